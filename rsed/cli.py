@@ -1,0 +1,128 @@
+"""The ``rsed`` command line: data preparation, the whole reproduction, and detection on any recording.
+
+Expected failures (a missing file, bad audio, a malformed event list) print one line naming
+the file and the reason and exit with status 2; nothing here holds logic of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from .errors import RsedError
+
+
+def _root(value: str | None) -> Path:
+    value = value or os.environ.get("RSED_DATA")
+    if not value:
+        raise RsedError(None, "no data root: pass --root DIR or set RSED_DATA")
+    return Path(value)
+
+
+def _cmd_mini(args) -> None:
+    from .config import MiniDataConfig
+    from .data.mini import generate_mini
+
+    config = MiniDataConfig(seed=args.seed)
+    path = generate_mini(_root(args.root), config)
+    print(f"mini source tree at {path}")
+
+
+def _cmd_synthesize(args) -> None:
+    from .config import MixtureConfig
+    from .data.mixing import synthesize
+
+    config = MixtureConfig(
+        seed=args.seed,
+        mixtures_per_class=args.mixtures_per_class,
+        event_presence_prob=args.event_presence_prob,
+        ebrs=tuple(args.ebrs),
+        length_seconds=args.length,
+    )
+    sets = synthesize(_root(args.root), args.subset, args.split, config, classes=args.classes)
+    for s in sets:
+        print(f"{s.subset}/{s.param_hash}: {s.class_name} -> {s.event_list_path}")
+
+
+def _cmd_reproduce(args) -> None:
+    from .reproduce import experiment_for, run
+
+    result = run(_root(args.root), Path(args.out), experiment_for(args.schedule), classes=args.classes, workers=args.workers)
+    print((result.out / "results" / "table4.md").read_text(encoding="utf-8"))
+    for subset, scores in result.scores.items():
+        er, f1 = result.averages(subset)
+        detail = ", ".join(f"{c} ER {s.error_rate:.2f} F1 {100 * s.f_measure:.1f}%" for c, s in scores.items())
+        print(f"{subset}: class-averaged ER {er:.3f}, F1 {100 * f1:.1f}% ({detail})")
+
+
+def _cmd_detect(args) -> None:
+    from .detect import detect_files, load_detectors
+
+    detectors = load_detectors(Path(args.models), classes=args.classes)
+    rows = detect_files([Path(f) for f in args.files], detectors)
+    if args.json:
+        print(json.dumps([r.to_json() for r in rows], indent=2))
+        return
+    for r in rows:
+        print(r.dcase_line())
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rsed", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="prepare data in the DCASE 2017 Task 2 layout").add_subparsers(dest="data_command", required=True)
+    mini = data.add_parser("mini", help="generate the embedded mini source tree")
+    mini.add_argument("--root", help="data root (default: $RSED_DATA)")
+    mini.add_argument("--seed", type=int, default=2017)
+    mini.set_defaults(func=_cmd_mini)
+
+    syn = data.add_parser("synthesize", help="mix sources into a mixture subset (the official recipe)")
+    syn.add_argument("--root", help="data root holding data/source_data (default: $RSED_DATA)")
+    syn.add_argument("--subset", required=True, help="name of the mixture subset to write, e.g. train, devtrain, devtest")
+    syn.add_argument("--split", required=True, choices=["devtrain", "devtest"], help="which cv_setup sources to draw from")
+    syn.add_argument("--mixtures-per-class", type=int, default=500)
+    syn.add_argument("--event-presence-prob", type=float, default=0.5)
+    syn.add_argument("--ebrs", type=float, nargs="+", default=[-6.0, 0.0, 6.0])
+    syn.add_argument("--length", type=float, default=30.0, help="mixture length in seconds")
+    syn.add_argument("--seed", type=int, default=42)
+    syn.add_argument("--classes", nargs="+", help="limit to these classes")
+    syn.set_defaults(func=_cmd_synthesize)
+
+    rep = sub.add_parser("reproduce", help="features, training, detection, scoring and Table 4 on a data root")
+    rep.add_argument("--root", help="data root in the mixture layout (default: $RSED_DATA)")
+    rep.add_argument("--out", required=True, help="run folder (features, models, predictions, results)")
+    rep.add_argument("--classes", nargs="+", help="limit to these classes (default: every class in the data)")
+    rep.add_argument("--schedule", choices=["short", "paper"], default="paper")
+    rep.add_argument("--workers", type=int, help="feature extraction processes (default: every core)")
+    rep.set_defaults(func=_cmd_reproduce)
+
+    det = sub.add_parser("detect", help="detect events in recordings with trained detectors")
+    det.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, ...)")
+    det.add_argument("--models", required=True, help="a run's models folder, or one detector folder")
+    det.add_argument("--classes", nargs="+", help="only these classes")
+    det.add_argument("--json", action="store_true", help="print JSON instead of DCASE lines")
+    det.set_defaults(func=_cmd_detect)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rsed`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        args.func(args)
+    except RsedError as exc:
+        print(f"rsed: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rsed: interrupted; finished stages are kept and a rerun resumes", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""All configuration in one place: frozen dataclasses with the paper's values as defaults.
+
+Every choice the paper leaves open is documented in ``docs/interpretation.md``. Variants
+(table rows, the demo schedule) are made with :func:`dataclasses.replace`, which rejects
+unknown keys, so a misspelt setting is an error and never silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+DCASE2017_CLASSES = ("babycry", "glassbreak", "gunshot")
+
+#: Event-presence thresholds t1 from section 2.5 of the paper; other classes default to 0.5.
+PAPER_PRESENCE_THRESHOLDS = {"babycry": 0.8, "glassbreak": 0.8, "gunshot": 0.5}
+
+#: Timesteps per class from Table 3 and the ensembles of Table 2.
+PAPER_TIMESTEPS = {"babycry": (5, 9, 50), "glassbreak": (3,), "gunshot": (3, 5)}
+
+
+def config_hash(obj: Any, length: int = 12) -> str:
+    """Stable short hash of a dataclass (or any JSON-able value) for cache and run keys."""
+    if dataclasses.is_dataclass(obj):
+        obj = dataclasses.asdict(obj)
+    text = json.dumps(obj, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:length]
+
+
+def from_dict(cls, data: Mapping[str, Any] | None):
+    """Build dataclass ``cls`` from a mapping, raising ``ValueError`` on unknown keys."""
+    data = dict(data or {})
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} setting(s): {', '.join(unknown)}")
+    for f in dataclasses.fields(cls):
+        if f.name in data and isinstance(data[f.name], list):
+            data[f.name] = tuple(data[f.name])
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class MixtureConfig:
+    """The DCASE 2017 Task 2 mixture recipe (NOTES section 3); defaults are the official ones."""
+
+    seed: int = 42
+    event_presence_prob: float = 0.5
+    mixtures_per_class: int = 500
+    ebrs: tuple[float, ...] = (-6.0, 0.0, 6.0)
+    length_seconds: float = 30.0
+    sample_rate: int = 44100
+    anti_clipping_factor: float = 0.2
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel spectrogram parameters (paper section 2.1).
+
+    46 ms window = 2048 samples at 44.1 kHz; 128 mel bands; the hop (512 samples, 11.6 ms)
+    and the log floor are our choices (docs/interpretation.md).
+    """
+
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    hop_length: int = 512
+    n_mels: int = 128
+    fmin: float = 0.0
+    fmax: float = 22050.0
+    power: float = 2.0
+    amin: float = 1e-10
+    frames_per_step: int = 8
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds between consecutive frames."""
+        return self.hop_length / self.sample_rate
+
+    @property
+    def step_seconds(self) -> float:
+        """Seconds covered by one model step (a chunk of ``frames_per_step`` frames)."""
+        return self.frames_per_step * self.frame_seconds
+
+    def key(self) -> str:
+        """Hash naming the feature cache built with these parameters."""
+        return config_hash(self)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """CRNN hyperparameters (paper sections 2.2-2.4, Table 3)."""
+
+    timesteps: int = 5
+    conv_filters: int = 32
+    conv_kernel: tuple[int, int] = (3, 3)
+    spectral_filters: int = 64
+    spectral_kernel: int = 3
+    freq_pool: tuple[int, int] = (4, 4)
+    rnn_units: int = 128
+    dense_units: int = 128
+    dropout: float = 0.3
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training schedule (Table 3): Adam, lr 0.001, Keras-2 decay 0.01, >= 100 epochs, patience 15."""
+
+    learning_rate: float = 1e-3
+    decay: float = 0.01
+    min_epochs: int = 100
+    max_epochs: int = 300
+    patience: int = 15
+    batch_size: int = 64
+    steps_per_epoch: int = 200
+    positive_fraction: float = 0.5
+    seed: int = 1234
+    schedule: str = "paper"
+
+
+#: The short schedule of ``make demo``: few epochs, named as such in every output.
+SHORT_TRAIN = TrainConfig(min_epochs=6, max_epochs=10, patience=3, steps_per_epoch=60, schedule="short")
+
+
+@dataclass(frozen=True)
+class PostprocessConfig:
+    """Sliding-ensemble thresholds (paper section 2.5).
+
+    ``presence_threshold`` is t1, ``onset_threshold`` t2; ``lookback_seconds`` is how far
+    before the peak the onset is searched (not stated in the paper).
+    """
+
+    presence_threshold: float = 0.5
+    onset_threshold: float = 0.5
+    lookback_seconds: float = 3.0
+
+
+def paper_postprocess(class_name: str) -> PostprocessConfig:
+    """The paper's t1 for a DCASE class, 0.5 for any other class."""
+    return PostprocessConfig(presence_threshold=PAPER_PRESENCE_THRESHOLDS.get(class_name, 0.5))
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """sed_eval event-based settings of the DCASE 2017 Task 2 challenge (NOTES section 4)."""
+
+    t_collar: float = 0.5
+    percentage_of_length: float = 0.5
+    evaluate_onset: bool = True
+    evaluate_offset: bool = False
+
+
+@dataclass(frozen=True)
+class MiniDataConfig:
+    """Size of the embedded mini dataset (``rsed data mini``)."""
+
+    seed: int = 2017
+    events_per_class_per_split: int = 36
+    bgs_per_scene_per_split: int = 4
+    background_seconds: float = 30.0
+    sample_rate: int = 44100
+    classes: tuple[str, ...] = DCASE2017_CLASSES
+
+
+def as_dict(obj) -> dict:
+    """``dataclasses.asdict`` that also accepts a plain mapping."""
+    return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
+
+
+__all__ = [
+    "DCASE2017_CLASSES",
+    "PAPER_PRESENCE_THRESHOLDS",
+    "PAPER_TIMESTEPS",
+    "MixtureConfig",
+    "FeatureConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "SHORT_TRAIN",
+    "PostprocessConfig",
+    "ScoringConfig",
+    "MiniDataConfig",
+    "paper_postprocess",
+    "config_hash",
+    "from_dict",
+    "as_dict",
+]

@@ -1,0 +1,49 @@
+"""Atomic file writes: a crash never leaves a file that looks complete."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import yaml
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
+
+    The rename is atomic on POSIX file systems, so readers see either the old file or the
+    complete new one. On an exception the temporary file is removed and ``path`` is untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_yaml(path: str | Path, data) -> None:
+    """Write ``data`` as block-style YAML atomically."""
+    write_text(path, yaml.safe_dump(data, default_flow_style=False, sort_keys=False))
+
+
+def write_json(path: str | Path, data) -> None:
+    """Write ``data`` as indented JSON atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")

@@ -1,0 +1,41 @@
+"""Per-step probabilities of a clip: the sliding ensemble over hop-one windows (section 2.5)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from .detector import DetectorSpec
+from .features import to_steps
+from .postprocessing import ensemble_average, sliding_average
+from .windows import sliding_windows
+
+
+def predict_windows(model: keras.Model, windows: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Per-step probabilities of each window: ``[n, tau, F, M] -> [n, tau]`` (inference mode)."""
+    out = []
+    for start in range(0, windows.shape[0], batch_size):
+        chunk = np.ascontiguousarray(windows[start : start + batch_size], dtype=np.float32)[..., None]
+        out.append(np.asarray(model.predict_on_batch(chunk))[..., 0])
+    return np.concatenate(out, axis=0)
+
+
+def predict_steps(model: keras.Model, steps: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    """Sliding ensemble of one model over one clip: ``steps [S, F, M] -> probs [S]``.
+
+    Every window of tau steps with hop one is predicted and the overlapping predictions of
+    each step are averaged (the direct computation: each step's embedding is recomputed
+    tau times).
+    """
+    tau = int(model.input_shape[1])
+    windows = sliding_windows(steps, tau)
+    return sliding_average(predict_windows(model, windows, batch_size), steps.shape[0])
+
+
+def clip_probabilities(detectors: list[tuple[keras.Model, DetectorSpec]], logmel: np.ndarray) -> np.ndarray:
+    """Timestep ensemble of several detectors of one class on a clip's log-mel ``[T, n_mels]`` -> ``[S]``."""
+    sequences = []
+    for model, spec in detectors:
+        steps, _ = to_steps(spec.normalise(logmel), None, spec.features.frames_per_step)
+        sequences.append(predict_steps(model, steps))
+    return ensemble_average(sequences)

@@ -1,0 +1,92 @@
+"""Sliding ensemble and the paper's two-threshold event decision (section 2.5, Figure 4).
+
+All functions are pure numpy on per-step probabilities; times are in seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import PostprocessConfig
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One detected event: times in seconds, steps as indices into the probability sequence."""
+
+    onset: float
+    offset: float
+    peak_probability: float
+    onset_step: int
+    peak_step: int
+    offset_step: int
+
+
+def sliding_average(window_probs: np.ndarray, n_steps: int) -> np.ndarray:
+    """Average overlapping window predictions made with hop one step (the sliding ensemble).
+
+    Parameters
+    ----------
+    window_probs : np.ndarray [shape=(n_windows, tau)]; window w covers steps w .. w+tau-1.
+    n_steps : length of the sequence; steps no window covers (a clip shorter than tau that
+        was padded) are dropped by truncation, so ``n_windows + tau - 1 >= n_steps`` must hold.
+
+    Returns
+    -------
+    probs : np.ndarray [shape=(n_steps,)], the mean of every window prediction of each step.
+    """
+    window_probs = np.asarray(window_probs, dtype=np.float64)
+    if window_probs.ndim != 2:
+        raise ValueError(f"window_probs must be (n_windows, tau), got shape {window_probs.shape}")
+    n_windows, tau = window_probs.shape
+    total = n_windows + tau - 1
+    if total < n_steps:
+        raise ValueError(f"{n_windows} windows of {tau} steps cover {total} steps, fewer than {n_steps}")
+    sums = np.zeros(total)
+    counts = np.zeros(total)
+    for offset in range(tau):  # tau vectorised adds instead of n_windows * tau scalar ones
+        sums[offset : offset + n_windows] += window_probs[:, offset]
+        counts[offset : offset + n_windows] += 1
+    return (sums / counts)[:n_steps]
+
+
+def detect_event(probs: np.ndarray, step_seconds: float, config: PostprocessConfig) -> Detection | None:
+    """The paper's decision: at most one event per clip.
+
+    An event is present when the peak probability exceeds t1 (``presence_threshold``). The
+    onset is the first step with p > t2 (``onset_threshold``) in the look-back window of
+    ``lookback_seconds`` before the peak (the peak included); the offset is the start of the
+    first step after the peak with p <= t2, or the end of the clip. Offsets are not scored.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 1 or probs.size == 0:
+        raise ValueError(f"probs must be a non-empty 1-D sequence, got shape {probs.shape}")
+    peak = int(np.argmax(probs))
+    if not probs[peak] > config.presence_threshold:
+        return None
+    lookback = int(round(config.lookback_seconds / step_seconds))
+    start = max(0, peak - lookback)
+    above = np.flatnonzero(probs[start : peak + 1] > config.onset_threshold)
+    onset_step = start + int(above[0]) if above.size else peak
+    after = np.flatnonzero(probs[peak + 1 :] <= config.onset_threshold)
+    offset_step = peak + 1 + int(after[0]) if after.size else probs.size
+    return Detection(
+        onset=onset_step * step_seconds,
+        offset=offset_step * step_seconds,
+        peak_probability=float(probs[peak]),
+        onset_step=onset_step,
+        peak_step=peak,
+        offset_step=offset_step,
+    )
+
+
+def ensemble_average(sequences: list[np.ndarray]) -> np.ndarray:
+    """Timestep ensemble (Table 2): the mean of per-step probability sequences of equal length."""
+    if not sequences:
+        raise ValueError("an ensemble needs at least one probability sequence")
+    lengths = {len(s) for s in sequences}
+    if len(lengths) != 1:
+        raise ValueError(f"probability sequences differ in length: {sorted(lengths)}")
+    return np.mean(np.stack([np.asarray(s, dtype=np.float64) for s in sequences]), axis=0)
