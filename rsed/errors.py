@@ -17,6 +17,10 @@ class RsedError(Exception):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}" if self.path is not None else reason)
 
+    def __reduce__(self):
+        # Process pools pickle exceptions; rebuild from (path, reason), not from the message.
+        return (type(self), (self.path, self.reason))
+
 
 class DataError(RsedError):
     """A data root, layout file or event list is missing or malformed."""
