@@ -20,7 +20,8 @@ without a broadband onset) and espresso hiss. Each file gets its own overall lev
 Events (the annotated segment inside each file, with a 0.1-0.5 s low-level lead-in and tail):
 
 - ``babycry`` (1-4 s): cry bursts separated by short gaps and inhalations; harmonic source with
-  f0 300-600 Hz, a rise-fall contour, 5-8 Hz vibrato, formant-like resonances, breath noise.
+  a base f0 of 300-500 Hz that rises and falls by 10-35 % within each burst, 5-8 Hz vibrato,
+  formant-like resonances and breath noise.
 - ``glassbreak`` (0.5-2 s): a sharp broadband crash of a few ms, sparse inharmonic ringing
   partials between 2 and 12 kHz with individual exponential decays, then tinkling fragments.
 - ``gunshot`` (0.3-2 s): an N-wave crack, a broadband blast and a low boom with fast decays,
@@ -53,7 +54,7 @@ from ..fileio import write_json, write_yaml
 from .layout import MIXTURE_DIR, SOURCE_DIR, SPLITS
 
 #: Version of the generator: part of the marker, a new version regenerates.
-MINI_VERSION = 1
+MINI_VERSION = 2
 MARKER = "mini.json"
 PARTIAL_MARKER = "mini.partial.json"
 SCENES = ("cafe", "home", "office", "park", "street", "train")
@@ -80,7 +81,9 @@ def _unit(x: np.ndarray) -> np.ndarray:
     return x / (np.sqrt(np.mean(x * x)) + 1e-20)
 
 
-def _noise(rng, n: int, sr: float, alpha: float = 0.0, hp: float = 20.0, lp: float | None = None, lp_order: int = 2, bands=()) -> np.ndarray:
+def _noise(
+    rng, n: int, sr: float, alpha: float = 0.0, hp: float = 20.0, lp: float | None = None, lp_order: int = 2, bands=()
+) -> np.ndarray:
     """Gaussian noise of unit RMS, shape (n,), with power spectrum ~ f^-alpha.
 
     High-passed at ``hp`` Hz (2nd order), optionally low-passed at ``lp`` Hz, and multiplied
@@ -178,10 +181,10 @@ def _fade_end(x: np.ndarray, sr: float, seconds: float = 0.03) -> np.ndarray:
 
 
 def _babycry(rng, sr: float, dur: float) -> np.ndarray:
-    """Cry bursts (f0 300-600 Hz, rise-fall contour, 5-8 Hz vibrato, formants) filling ``dur`` s."""
+    """Cry bursts (base f0 300-500 Hz, rise-fall contour, 5-8 Hz vibrato, formants) filling ``dur`` s."""
     n = int(round(dur * sr))
     out = np.zeros(n)
-    base = rng.uniform(300.0, 600.0)
+    base = rng.uniform(300.0, 500.0)
     formants = [
         (rng.uniform(1000, 1500), rng.uniform(250, 450), 1.0),
         (rng.uniform(2500, 3500), rng.uniform(400, 700), rng.uniform(0.4, 0.8)),
@@ -204,10 +207,10 @@ def _babycry(rng, sr: float, dur: float) -> np.ndarray:
     for b, (start, length) in enumerate(bursts):
         m = int(round(length * sr))
         tau = np.arange(m) / sr
-        f0 = base * rng.uniform(0.9, 1.1) * (1.0 + rng.uniform(0.05, 0.3) * np.sin(np.pi * tau / length))
+        f0 = base * rng.uniform(0.9, 1.1) * (1.0 + rng.uniform(0.1, 0.35) * np.sin(np.pi * tau / length) ** rng.uniform(0.5, 2.0))
         f0 *= 1.0 + vib_depth * np.sin(2 * np.pi * vib_rate * tau + rng.uniform(0, 2 * np.pi))
         f0 *= 1.0 + 0.006 * _smooth_random(rng, m, sr, 30.0, -1.0, 1.0)
-        src = _lowpass(_pulse(f0, sr, min(10000.0, 0.45 * sr), rng), sr, 1.5 * base)
+        src = _lowpass(_pulse(f0, sr, min(8000.0, 0.45 * sr), rng), sr, 1.5 * base)
         src = _unit(src) + breath * _noise(rng, m, sr, alpha=0.5, hp=500.0)
         y = _formants(src, sr, formants)
         env = _window(m, int(rng.uniform(0.02, 0.07) * sr), int(rng.uniform(0.04, 0.15) * sr))
@@ -237,7 +240,7 @@ def _glassbreak(rng, sr: float, dur: float) -> np.ndarray:
     scale = min(1.0, dur)
     for _ in range(int(rng.integers(8, 26))):
         f = np.exp(rng.uniform(np.log(2000.0), np.log(min(12000.0, 0.45 * sr))))
-        tau = rng.uniform(0.02, 0.35) * scale
+        tau = rng.uniform(0.01, 0.2) * scale
         k = min(n, int(6 * tau * sr) + 1)
         tt = np.arange(k) / sr
         ring = np.sin(2 * np.pi * f * tt + rng.uniform(0, 2 * np.pi)) * np.exp(-tt / tau) * _window(k, int(0.0005 * sr), 0)
@@ -252,7 +255,8 @@ def _glassbreak(rng, sr: float, dur: float) -> np.ndarray:
         frag = np.zeros(k)
         for _ in range(int(rng.integers(1, 5))):
             f = rng.uniform(3000.0, min(12000.0, 0.45 * sr))
-            frag += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * f * tt + rng.uniform(0, 2 * np.pi)) * np.exp(-tt / rng.uniform(0.005, 0.04))
+            part, phase, tau = rng.uniform(0.3, 1.0), rng.uniform(0, 2 * np.pi), rng.uniform(0.005, 0.04)
+            frag += part * np.sin(2 * np.pi * f * tt + phase) * np.exp(-tt / tau)
         click = int(rng.uniform(0.0005, 0.002) * sr) + 2
         frag[:click] += _highpass(_noise(rng, click, sr), sr, 2000.0) * 0.5
         _add(out, frag, int(t * sr), amp)
@@ -270,7 +274,7 @@ def _gunshot(rng, sr: float, dur: float) -> np.ndarray:
     t60 = rng.uniform(0.3, 1.5)
     tail_lp = rng.uniform(800.0, 4000.0)
     boom_fc = rng.uniform(80.0, 300.0)
-    tail_gain = rng.uniform(0.08, 0.3)
+    tail_gain = rng.uniform(0.25, 0.6)  # real gunshots ring on: the tail carries most of the annotated segment
     for s in range(shots):
         start = int(round(s * spacing * (rng.uniform(0.85, 1.15) if s else 1.0) * sr))
         m = n - start
@@ -300,7 +304,7 @@ def make_event_file(rng, class_name: str, sr: int) -> tuple[np.ndarray, tuple[fl
     """One event recording: returns samples [shape=(n,)] and the event segment (start, end) in seconds.
 
     The event (duration uniform in ``EVENT_SECONDS[class_name]``) sits between a lead-in and a
-    tail of 0.1-0.5 s; a low-level noise floor (-55 to -40 dB below the event peak) runs through.
+    tail of 0.1-0.5 s; a low-level noise floor (RMS 45-60 dB below the event peak) runs through.
     """
     lo, hi = EVENT_SECONDS[class_name]
     n_event = int(round(rng.uniform(lo, hi) * sr))
@@ -310,7 +314,7 @@ def make_event_file(rng, class_name: str, sr: int) -> tuple[np.ndarray, tuple[fl
     event = event / (np.max(np.abs(event)) + 1e-20)
     n = n_lead + n_event + n_tail
     floor = _noise(rng, n, sr, alpha=rng.uniform(0.5, 1.5), hp=40.0, lp=rng.uniform(4000.0, 12000.0))
-    y = floor * 10 ** (rng.uniform(-55.0, -40.0) / 20.0)
+    y = floor * 10 ** (rng.uniform(-60.0, -45.0) / 20.0)
     y[n_lead : n_lead + n_event] += event
     y *= rng.uniform(0.3, 0.9) / np.max(np.abs(y))
     return y, (n_lead / sr, (n_lead + n_event) / sr)
@@ -425,7 +429,8 @@ def _speech(rng, sr, fmax=5000.0):
         decl = 1.0 - 0.2 * t / total
         contour = f0 * decl * (1.0 + rng.uniform(-0.08, 0.12) * np.linspace(0, 1, m))
         vowel = _VOWELS[int(rng.integers(len(_VOWELS)))]
-        form = [(vowel[0] * rng.uniform(0.9, 1.1), 100.0, 1.0), (vowel[1] * rng.uniform(0.9, 1.1), 150.0, 0.5), (vowel[2], 250.0, 0.25)]
+        f1, f2 = vowel[0] * rng.uniform(0.9, 1.1), vowel[1] * rng.uniform(0.9, 1.1)
+        form = [(f1, 100.0, 1.0), (f2, 150.0, 0.5), (vowel[2], 250.0, 0.25)]
         src = _lowpass(_pulse(contour, sr, fmax, rng), sr, 2.0 * f0)
         y = _unit(_formants(_unit(src), sr, form)) * _window(m, int(0.02 * sr), int(0.04 * sr))
         _add(out, y, int(t * sr), rng.uniform(0.5, 1.0))
@@ -446,7 +451,8 @@ def _clink(rng, sr):
         y = np.zeros(k)
         for _ in range(int(rng.integers(1, 4))):
             f = rng.uniform(1500.0, min(8000.0, 0.45 * sr))
-            y += rng.uniform(0.3, 1.0) * np.sin(2 * np.pi * f * tt + rng.uniform(0, 2 * np.pi)) * np.exp(-tt / rng.uniform(0.02, 0.15))
+            amp, phase, tau = rng.uniform(0.3, 1.0), rng.uniform(0, 2 * np.pi), rng.uniform(0.02, 0.15)
+            y += amp * np.sin(2 * np.pi * f * tt + phase) * np.exp(-tt / tau)
         y *= _window(k, int(rng.uniform(0.002, 0.005) * sr), 0)
         _add(out, y, int(c * rng.uniform(0.1, 0.3) * sr), rng.uniform(0.6, 1.0))
     return out
@@ -493,12 +499,55 @@ TRANSIENTS = {
 
 #: Per scene: transient -> (occurrences per minute, level range in dB relative to the floor RMS).
 SCENE_TRANSIENTS = {
-    "cafe": {"clink": (12, (0, 14)), "speech": (8, (0, 12)), "hiss": (0.7, (-3, 6)), "knock": (2, (0, 14)), "beep": (0.5, (-3, 8)), "click": (1, (0, 10))},
-    "home": {"knock": (3, (3, 18)), "door": (1.5, (3, 16)), "clink": (2, (0, 12)), "beep": (1.5, (0, 12)), "speech": (4, (0, 14)), "click": (2, (0, 12)), "footsteps": (1, (0, 12))},
-    "office": {"click": (6, (0, 14)), "beep": (1.5, (0, 12)), "speech": (4, (0, 14)), "knock": (1, (3, 16)), "clink": (1, (0, 12)), "door": (0.7, (3, 14))},
-    "park": {"bird": (15, (-3, 12)), "speech": (3, (-3, 10)), "clap": (1, (0, 14)), "whistle": (1, (0, 12)), "footsteps": (2, (0, 12)), "knock": (0.5, (0, 12))},
-    "street": {"footsteps": (3, (0, 12)), "horn": (1, (0, 12)), "speech": (3, (0, 12)), "clap": (0.5, (0, 12)), "knock": (1, (0, 14)), "door": (0.7, (3, 16)), "bird": (1, (-3, 8))},
-    "train": {"speech": (4, (0, 12)), "beep": (0.7, (0, 10)), "door": (0.7, (3, 14)), "knock": (1, (0, 12)), "click": (1, (0, 10))},
+    "cafe": {
+        "clink": (12, (0, 14)),
+        "speech": (8, (0, 12)),
+        "hiss": (0.7, (-3, 6)),
+        "knock": (2, (0, 14)),
+        "beep": (0.5, (-3, 8)),
+        "click": (1, (0, 10)),
+    },
+    "home": {
+        "knock": (3, (3, 18)),
+        "door": (1.5, (3, 16)),
+        "clink": (2, (0, 12)),
+        "beep": (1.5, (0, 12)),
+        "speech": (4, (0, 14)),
+        "click": (2, (0, 12)),
+        "footsteps": (1, (0, 12)),
+    },
+    "office": {
+        "click": (6, (0, 14)),
+        "beep": (1.5, (0, 12)),
+        "speech": (4, (0, 14)),
+        "knock": (1, (3, 16)),
+        "clink": (1, (0, 12)),
+        "door": (0.7, (3, 14)),
+    },
+    "park": {
+        "bird": (15, (-3, 12)),
+        "speech": (3, (-3, 10)),
+        "clap": (1, (0, 14)),
+        "whistle": (1, (0, 12)),
+        "footsteps": (2, (0, 12)),
+        "knock": (0.5, (0, 12)),
+    },
+    "street": {
+        "footsteps": (3, (0, 12)),
+        "horn": (1, (0, 12)),
+        "speech": (3, (0, 12)),
+        "clap": (0.5, (0, 12)),
+        "knock": (1, (0, 14)),
+        "door": (0.7, (3, 16)),
+        "bird": (1, (-3, 8)),
+    },
+    "train": {
+        "speech": (4, (0, 12)),
+        "beep": (0.7, (0, 10)),
+        "door": (0.7, (3, 14)),
+        "knock": (1, (0, 12)),
+        "click": (1, (0, 10)),
+    },
 }
 
 
@@ -554,7 +603,11 @@ def _cars(rng, n: int, sr: float, per_minute: float) -> np.ndarray:
 def _hum(rng, n: int, sr: float, f: float, harmonics: int) -> np.ndarray:
     """Mains or engine hum: f and its harmonics with random amplitudes, shape (n,)."""
     tt = np.arange(n) / sr
-    return _unit(sum(rng.uniform(0.1, 1.0) / (h + 1) * np.sin(2 * np.pi * f * (h + 1) * tt + rng.uniform(0, 2 * np.pi)) for h in range(harmonics)))
+    y = np.zeros(n)
+    for h in range(1, harmonics + 1):
+        amp, phase = rng.uniform(0.1, 1.0) / h, rng.uniform(0, 2 * np.pi)
+        y += amp * np.sin(2 * np.pi * f * h * tt + phase)
+    return _unit(y)
 
 
 def _scene_low(rng, scene: str, n: int, sr: float) -> np.ndarray:
@@ -632,7 +685,17 @@ def make_background(rng, scene: str, seconds: float, sr: int) -> np.ndarray:
 
 
 def _marker(config: MiniDataConfig) -> dict:
-    cfg = json.loads(json.dumps(dataclasses.asdict(config)))
+    cfg = {
+        "seed": int(config.seed),
+        "events_per_class_per_split": int(config.events_per_class_per_split),
+        "bgs_per_scene_per_split": int(config.bgs_per_scene_per_split),
+        "background_seconds": float(config.background_seconds),
+        "sample_rate": int(config.sample_rate),
+        "classes": [str(c) for c in config.classes],
+    }
+    missing = {f.name for f in dataclasses.fields(config)} - set(cfg)
+    if missing:  # a field added to MiniDataConfig must be added here too
+        raise RuntimeError(f"the mini marker does not know MiniDataConfig field(s) {sorted(missing)}")
     return {"generator_version": MINI_VERSION, "config": cfg}
 
 
@@ -646,7 +709,8 @@ def _read_marker(path: Path) -> dict | None:
 def _check_config(config: MiniDataConfig) -> None:
     unknown = [c for c in config.classes if c not in EVENT_GENERATORS]
     if unknown:
-        raise ValueError(f"mini dataset has no generator for class(es) {', '.join(unknown)}; known: {', '.join(EVENT_GENERATORS)}")
+        known = ", ".join(EVENT_GENERATORS)
+        raise ValueError(f"mini dataset has no generator for class(es) {', '.join(unknown)}; known: {known}")
     if not config.classes:
         raise ValueError("MiniDataConfig.classes is empty")
     if int(config.seed) < 0:
@@ -685,7 +749,7 @@ def generate_mini(root: str | Path, config: MiniDataConfig = MiniDataConfig(), p
     if base.exists():
         ours = marker_path.exists() or partial_path.exists()
         if not ours and any(base.iterdir()):
-            raise DataError(base, "holds files that were not written by the mini generator; refusing to overwrite (use an empty root)")
+            raise DataError(base, "holds files not written by the mini generator; refusing to overwrite (use an empty root)")
         marker_path.unlink(missing_ok=True)
         for name in ("bgs", "events", "cv_setup"):
             shutil.rmtree(base / name, ignore_errors=True)

@@ -94,9 +94,22 @@ def _check_config(config: MixtureConfig) -> None:
 
 
 def mixture_parameters(config: MixtureConfig, split: str) -> dict:
-    """The plain dictionary that names a mixture folder: the config, the source split, the mixer version."""
-    cfg = dataclasses.asdict(config)
-    cfg["ebrs"] = [float(e) for e in cfg["ebrs"]]
+    """The plain dictionary that names a mixture folder: config, split and mixer version.
+
+    Types are normalised (``length_seconds=10`` and ``10.0`` give the same folder).
+    """
+    cfg = {
+        "seed": int(config.seed),
+        "event_presence_prob": float(config.event_presence_prob),
+        "mixtures_per_class": int(config.mixtures_per_class),
+        "ebrs": [float(e) for e in config.ebrs],
+        "length_seconds": float(config.length_seconds),
+        "sample_rate": int(config.sample_rate),
+        "anti_clipping_factor": float(config.anti_clipping_factor),
+    }
+    missing = {f.name for f in dataclasses.fields(config)} - set(cfg)
+    if missing:  # a field added to MixtureConfig must be added here too
+        raise RuntimeError(f"mixture_parameters does not know MixtureConfig field(s) {sorted(missing)}")
     return {"split": split, "mixer_version": MIXER_VERSION, "config": cfg}
 
 
@@ -350,7 +363,9 @@ class _AudioCache:
         return y
 
 
-def render_recipe(root: str | Path, recipe: dict, config: MixtureConfig, cache: _AudioCache | None = None) -> tuple[np.ndarray, dict]:
+def render_recipe(
+    root: str | Path, recipe: dict, config: MixtureConfig, cache: _AudioCache | None = None
+) -> tuple[np.ndarray, dict]:
     """Load the sources of one recipe and mix them: the mixture [shape=(round(length*sr),)] and :func:`mix`'s info."""
     root = Path(root)
     sr = int(config.sample_rate)
@@ -368,7 +383,8 @@ def render_recipe(root: str | Path, recipe: dict, config: MixtureConfig, cache: 
     if event.size < length - SEGMENT_TOLERANCE_SECONDS * sr or event.size == 0:
         raise AudioError(
             ev_path,
-            f"annotated segment ends at {recipe['segment_end_seconds']:.3f} s, after the end of the file ({audio.size / sr:.3f} s)",
+            f"annotated segment ends at {recipe['segment_end_seconds']:.3f} s, "
+            f"after the end of the file ({audio.size / sr:.3f} s)",
         )
     offset = int(round(recipe["event_start_in_mixture_seconds"] * sr))
     try:
@@ -392,7 +408,7 @@ def _recipes_text(recipes: list[dict]) -> str:
 def _synthesize_class(mset: MixtureSet, recipes: list[dict], config: MixtureConfig, cache: _AudioCache, progress: bool) -> None:
     """Render one class set: recipes, audio (skipping files already written), event list last."""
     text = _recipes_text(recipes)
-    recipes_match = mset.recipes_path.is_file() and mset.recipes_path.read_text(encoding="utf-8") == text
+    recipes_match = mset.recipes_path.is_file() and mset.recipes_path.read_bytes() == text.encode("utf-8")
     audio_dir = mset.audio_dir
     audio_dir.mkdir(parents=True, exist_ok=True)
     prefix = f"mixture_{mset.subset}_{mset.class_name}_"
@@ -415,7 +431,7 @@ def _synthesize_class(mset: MixtureSet, recipes: list[dict], config: MixtureConf
         mixture, _ = render_recipe(mset.root, recipe, config, cache)
         write_audio(out, mixture, int(config.sample_rate))
     events_text = format_event_list([recipe_event(r) for r in recipes])
-    if not (mset.event_list_path.is_file() and mset.event_list_path.read_text(encoding="utf-8") == events_text):
+    if not (mset.event_list_path.is_file() and mset.event_list_path.read_bytes() == events_text.encode("utf-8")):
         write_event_list(mset.event_list_path, [recipe_event(r) for r in recipes])
 
 
