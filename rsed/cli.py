@@ -47,6 +47,19 @@ def _cmd_synthesize(args) -> None:
         print(f"{s.subset}/{s.param_hash}: {s.class_name} -> {s.event_list_path}")
 
 
+def _cmd_dcase2017(args) -> None:
+    from .data.dcase2017 import cli_prepare
+
+    cli_prepare(
+        _root(args.root),
+        classes=args.classes,
+        synthesizer=args.synthesizer,
+        skip_evaluation=args.skip_evaluation,
+        base_url=args.base_url,
+        checksums=args.checksums,
+    )
+
+
 def _cmd_reproduce(args) -> None:
     from .reproduce import experiment_for, run
 
@@ -91,6 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--seed", type=int, default=42)
     syn.add_argument("--classes", nargs="+", help="limit to these classes")
     syn.set_defaults(func=_cmd_synthesize)
+
+    dc = data.add_parser("dcase2017", help="download, verify, extract and synthesize DCASE 2017 Task 2 (docs/dcase2017.md)")
+    dc.add_argument("--root", help="data root for the archives and data/ (default: $RSED_DATA)")
+    dc.add_argument("--classes", nargs="+", help="limit to these classes (default: every class in the data)")
+    dc.add_argument("--synthesizer", choices=["auto", "dcase_util", "rsed"], default="auto", help="official synthesizer via dcase_util, or ours")
+    dc.add_argument("--skip-evaluation", action="store_true", help="only the development set")
+    dc.add_argument("--base-url", help="a mirror folder holding the archives (default: Zenodo)")
+    dc.add_argument("--checksums", help="md5sum-style file replacing the published checksums")
+    dc.set_defaults(func=_cmd_dcase2017)
 
     rep = sub.add_parser("reproduce", help="features, training, detection, scoring and Table 4 on a data root")
     rep.add_argument("--root", help="data root in the mixture layout (default: $RSED_DATA)")
