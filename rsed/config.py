@@ -115,13 +115,13 @@ class TrainConfig:
     patience: int = 15
     batch_size: int = 64
     steps_per_epoch: int = 200
-    positive_fraction: float = 0.5
+    positive_fraction: float = 0.3
     seed: int = 1234
     schedule: str = "paper"
 
 
 #: The short schedule of ``make demo``: few epochs, named as such in every output.
-SHORT_TRAIN = TrainConfig(min_epochs=6, max_epochs=10, patience=3, steps_per_epoch=60, schedule="short")
+SHORT_TRAIN = TrainConfig(min_epochs=8, max_epochs=12, patience=3, steps_per_epoch=40, schedule="short")
 
 
 @dataclass(frozen=True)

@@ -19,3 +19,22 @@ class ReverseTime(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="rsed")
+class StepDistributed(keras.layers.TimeDistributed):
+    """``TimeDistributed`` that folds the step axis into the batch: one call of the inner layer.
+
+    Same mathematics as Keras' ``TimeDistributed`` (the wrapped layer sees every step
+    independently; batch normalisation pools its statistics over batch and steps), but Keras 3
+    loops over the steps in Python, which made training 2.5x slower on the CPU.
+    ``(batch, steps, *inner) -> (batch, steps, *inner_out)``; the step axis must be static.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        steps = inputs.shape[1]
+        if steps is None or mask is not None:
+            return super().call(inputs, training=training, mask=mask)
+        folded = keras.ops.reshape(inputs, (-1, *inputs.shape[2:]))  # (batch * steps, *inner)
+        outputs = self.layer(folded, training=training)
+        return keras.ops.reshape(outputs, (-1, steps, *outputs.shape[1:]))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .layers import ReverseTime
+from .layers import ReverseTime, StepDistributed
 
 
 def _td(layer, name):
-    return layers.TimeDistributed(layer, name=name)
+    return StepDistributed(layer, name=name)
 
 
 def _conv_embedding(x, *, conv_filters, conv_kernel, spectral_filters, spectral_kernel, freq_pool, dropout):
