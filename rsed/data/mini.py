@@ -54,7 +54,7 @@ from ..fileio import write_json, write_yaml
 from .layout import MIXTURE_DIR, SOURCE_DIR, SPLITS
 
 #: Version of the generator: part of the marker, a new version regenerates.
-MINI_VERSION = 2
+MINI_VERSION = 3
 MARKER = "mini.json"
 PARTIAL_MARKER = "mini.partial.json"
 SCENES = ("cafe", "home", "office", "park", "street", "train")
@@ -271,7 +271,8 @@ def _gunshot(rng, sr: float, dur: float) -> np.ndarray:
     spacing = rng.uniform(0.1, 0.45)
     while shots > 1 and (shots - 1) * spacing > dur - 0.25:
         shots -= 1
-    t60 = rng.uniform(0.3, 1.5)
+    # The annotated segment ends where the tail has decayed 25-40 dB, as an annotator would mark it.
+    t60 = float(np.clip(dur / rng.uniform(0.4, 0.7), 0.3, 3.0))
     tail_lp = rng.uniform(800.0, 4000.0)
     boom_fc = rng.uniform(80.0, 300.0)
     tail_gain = rng.uniform(0.25, 0.6)  # real gunshots ring on: the tail carries most of the annotated segment
