@@ -21,13 +21,13 @@ setup: $(STAMP)
 
 # The embedded mini dataset: sources, then the paper's three subsets (train, validation, test).
 demo-data: $(STAMP)
-	$(RSED) data mini --root $(DEMO)/data
-	$(RSED) data synthesize --root $(DEMO)/data --subset train --split devtrain --mixtures-per-class 90 --seed 4242
-	$(RSED) data synthesize --root $(DEMO)/data --subset devtrain --split devtrain --mixtures-per-class 30 --seed 42
-	$(RSED) data synthesize --root $(DEMO)/data --subset devtest --split devtest --mixtures-per-class 60 --seed 42
+	$(RSED) data mini --root $(DEMO)/mini
+	$(RSED) data synthesize --root $(DEMO)/mini --subset train --split devtrain --mixtures-per-class 90 --seed 4242
+	$(RSED) data synthesize --root $(DEMO)/mini --subset devtrain --split devtrain --mixtures-per-class 30 --seed 42
+	$(RSED) data synthesize --root $(DEMO)/mini --subset devtest --split devtest --mixtures-per-class 60 --seed 42
 
 demo: demo-data
-	$(RSED) reproduce --root $(DEMO)/data --schedule short --out $(DEMO)/run
+	$(RSED) reproduce --root $(DEMO)/mini --schedule short --out $(DEMO)/run
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests
