@@ -1,8 +1,9 @@
 """Training one detector: balanced window batches, Adam with Keras-2 decay, early stopping.
 
 Writes into ``out_dir``: ``train_log.csv`` (one row per epoch), ``best.weights.h5`` (lowest
-validation loss), ``backup/`` (Keras BackupAndRestore: an interrupted run resumes from its last
-finished epoch) and returns the model holding the best weights.
+validation loss), ``backup/`` (an atomic snapshot per epoch, rsed/resume.py: a killed run resumes
+after its last finished epoch and ends as an uninterrupted one would) and returns the model
+holding the best weights.
 """
 
 from __future__ import annotations
@@ -13,17 +14,25 @@ from pathlib import Path
 
 import keras
 
-from .config import ModelConfig, TrainConfig
+from .config import ModelConfig, TrainConfig, config_hash
 from .models import build_cnn, build_crnn
+from .resume import ResumableTraining
 from .windows import StepSequence, WindowSampler, tiled_windows
 
 ARCHITECTURES = {"crnn": build_crnn, "cnn": build_cnn}
 
 
-def build_model(architecture: str, model_config: ModelConfig, frames_per_step: int, n_mels: int) -> keras.Model:
-    """Build ``architecture`` ('crnn' or 'cnn') with the hyperparameters of ``model_config``."""
+def build_model(architecture: str, model_config: ModelConfig, frames_per_step: int, n_mels: int, *, seed: int | None = None) -> keras.Model:
+    """Build ``architecture`` ('crnn' or 'cnn') with the hyperparameters of ``model_config``.
+
+    ``seed`` seeds Keras (``keras.utils.set_random_seed``) first: the initial weights and the
+    dropout random states are drawn when the layers are built, so the same seed gives the
+    same model.
+    """
     if architecture not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {architecture!r}; choose from {sorted(ARCHITECTURES)}")
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     kwargs = dataclasses.asdict(model_config)
     if architecture == "cnn":
         kwargs.pop("rnn_units")
@@ -69,11 +78,14 @@ def train_detector(
     out_dir: str | Path,
     *,
     verbose: int | None = None,
+    resume_key: str = "",
 ) -> keras.callbacks.History:
     """Fit ``model`` (built for windows of ``tau`` steps) and leave it holding its best weights.
 
     Early stopping watches the validation loss on fixed non-overlapping windows of the
-    validation clips; it may only stop after ``config.min_epochs`` epochs.
+    validation clips; it may only stop after ``config.min_epochs`` epochs. A snapshot in
+    ``out_dir/backup`` of the same ``config``, ``resume_key`` (the caller's identity of the
+    data) and architecture is resumed; a finished one is only loaded.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -90,10 +102,14 @@ def train_detector(
     best = out_dir / "best.weights.h5"
     callbacks = [
         _EpochTracker(batches),
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(best), monitor="val_loss", save_best_only=True, save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience, start_from_epoch=config.min_epochs),
-        keras.callbacks.CSVLogger(str(out_dir / "train_log.csv"), append=True),
+        # Replaces BackupAndRestore, ModelCheckpoint, EarlyStopping and CSVLogger (see rsed/resume.py).
+        ResumableTraining(
+            out_dir,
+            key=config_hash([dataclasses.asdict(config), resume_key]),
+            monitor="val_loss",
+            patience=config.patience,
+            start_from_epoch=config.min_epochs,
+        ),
     ]
     if verbose is None:
         verbose = 1 if sys.stderr.isatty() else 2
@@ -102,6 +118,7 @@ def train_detector(
         epochs=config.max_epochs,
         validation_data=(x_val, y_val),
         validation_batch_size=256,
+        shuffle=False,  # the batches are random already; Keras' shuffle draws from the global RNG, which a resumed run cannot repeat
         callbacks=callbacks,
         verbose=verbose,
     )
