@@ -38,7 +38,7 @@ from .audio import load_audio
 from .config import FeatureConfig
 from .data.layout import MixtureEvent, MixtureSet
 from .errors import CacheError, DataError, RsedError
-from .fileio import atomic_path, write_json
+from .fileio import atomic_path, remove_stale_parts, write_json
 
 log = logging.getLogger(__name__)
 
@@ -483,6 +483,7 @@ def build_cache(
     audio_paths = [mixture_set.audio_dir / e.filename for e in events]
     desc = f"features {mixture_set.subset}/{mixture_set.class_name}"
     features = _extract_all(audio_paths, config, min(workers, max(1, len(events))))
+    remove_stale_parts(path)  # a killed build's temporary file
     with contextlib.closing(features), atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
             clips = handle.create_group("clips")

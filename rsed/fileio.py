@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
@@ -31,6 +32,22 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def remove_stale_parts(path: str | Path) -> list[Path]:
+    """Delete the temporary files that atomic writes of ``path`` left behind when killed; return them.
+
+    A killed process cannot clean up, so its ``.<name>.<random>.part`` files stay. They can
+    never be taken for ``path`` itself, but they waste space (a half-built feature cache may be
+    gigabytes). Call this only while no other process is writing ``path``.
+    """
+    path = Path(path)
+    removed = []
+    for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            part.unlink()
+            removed.append(part)
+    return removed
 
 
 def write_text(path: str | Path, text: str) -> None:
