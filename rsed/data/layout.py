@@ -112,21 +112,27 @@ def mixture_folder(root: str | Path, subset: str, param_hash: str) -> Path:
 def check_root(root: str | Path) -> Path:
     """Return ``root`` as a Path, or raise a DataError saying what is missing."""
     root = Path(root)
-    if not root.exists():
+    try:
+        exists, is_dir = root.exists(), root.is_dir()
+    except OSError as exc:
+        raise DataError(root, f"cannot access the data root ({exc.strerror or exc})") from None
+    if not exists:
         raise DataError(root, "data root does not exist (set --root or RSED_DATA)")
-    if not root.is_dir():
+    if not is_dir:
         raise DataError(root, "data root is not a folder")
     return root
 
 
 def _load_yaml(path: Path):
-    if not path.is_file():
-        raise DataError(path, "cross-validation setup file is missing")
     try:
+        if not path.is_file():
+            raise DataError(path, "cross-validation setup file is missing")
         with open(path, encoding="utf-8") as handle:
             return yaml.safe_load(handle)
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise DataError(path, f"not valid YAML ({exc})") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read the file ({exc.strerror or exc})") from None
 
 
 def read_source_split(root: str | Path, split: str) -> SourceSplit:
@@ -172,21 +178,45 @@ def read_source_split(root: str | Path, split: str) -> SourceSplit:
     return SourceSplit(split, events, backgrounds)
 
 
+#: A whole line that is really comma- or semicolon-separated (``file,onset,offset[,label]``).
+_OTHER_SEPARATOR_RE = re.compile(r"^[^,;]+[,;]\s*[-+0-9.eE]+\s*[,;]\s*[-+0-9.eE]+\s*([,;].*)?$")
+
+
+def _check_event_filename(path: Path, number: int, name: str) -> None:
+    """Refuse a file name that cannot name a file inside the audio folder (DataError naming the line)."""
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        raise DataError(path, f"line {number}: file name {name!r} holds control characters")
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or any(part == ".." for part in re.split(r"[/\\]", name)):
+        raise DataError(path, f"line {number}: file name {name!r} points outside the audio folder")
+
+
 def read_event_list(path: str | Path) -> list[MixtureEvent]:
-    """Parse a DCASE event list: ``filename[\\tonset\\toffset\\tlabel]`` per line."""
+    """Parse a DCASE event list: ``filename[\\tonset\\toffset\\tlabel]`` per line.
+
+    Tab-separated; a line without tabs is split on whitespace. Blank lines are skipped and a
+    UTF-8 byte-order mark is ignored. Everything else that is not a valid line raises a
+    DataError naming the file, the line and the reason: a wrong number of fields, onsets or
+    offsets that are not finite numbers with ``0 <= onset < offset``, a comma-separated line,
+    a file name with control characters, or one that is absolute or holds ``..``.
+    """
     path = Path(path)
-    if not path.is_file():
-        raise DataError(path, "event list is missing")
     try:
-        text = path.read_text(encoding="utf-8")
+        if not path.is_file():
+            raise DataError(path, "event list is missing" if not path.exists() else "event list is not a regular file")
+        text = path.read_bytes().decode("utf-8-sig")
     except UnicodeDecodeError:
         raise DataError(path, "event list is not UTF-8 text") from None
+    except OSError as exc:
+        raise DataError(path, f"cannot read the event list ({exc.strerror or exc})") from None
     events = []
     for number, line in enumerate(text.splitlines(), start=1):
         fields = line.strip().split("\t") if "\t" in line else line.split()
         fields = [f.strip() for f in fields if f.strip()]
         if not fields:
             continue
+        if len(fields) == 1 and _OTHER_SEPARATOR_RE.match(fields[0]):
+            raise DataError(path, f"line {number}: looks comma-separated; event lists are tab-separated, got {line!r}")
+        _check_event_filename(path, number, fields[0])
         if len(fields) == 1:
             events.append(MixtureEvent(fields[0]))
             continue
@@ -228,7 +258,7 @@ def find_mixture_sets(root: str | Path, subset: str | None = None, classes: list
     found = []
     if not base.is_dir():
         return found
-    for event_list in sorted(base.glob("*/*/meta/event_list_*.csv")):
+    for event_list in _event_lists(base):
         match = EVENT_LIST_RE.match(event_list.name)
         sub, param_hash = event_list.parents[2].name, event_list.parents[1].name
         if not match or match["subset"] != sub:
@@ -239,6 +269,31 @@ def find_mixture_sets(root: str | Path, subset: str | None = None, classes: list
             continue
         found.append(MixtureSet(Path(root), sub, param_hash, match["cls"]))
     return found
+
+
+def _subfolders(folder: Path) -> list[Path]:
+    """The visible subfolders of ``folder``, sorted; one that cannot be read is an error, never skipped."""
+    try:
+        return sorted(p for p in folder.iterdir() if not p.name.startswith(".") and p.is_dir())
+    except OSError as exc:
+        raise DataError(folder, f"cannot list the folder ({exc.strerror or exc})") from None
+
+
+def _event_lists(base: Path) -> list[Path]:
+    """``base/*/*/meta/event_list_*.csv``, like ``Path.glob`` but refusing unreadable folders.
+
+    ``Path.glob`` silently skips a folder it may not read, which would make a subset look
+    missing instead of unreadable.
+    """
+    found = []
+    for subset in _subfolders(base):
+        for param in _subfolders(subset):
+            if param.joinpath("meta") in _subfolders(param):
+                try:
+                    found.extend(p for p in (param / "meta").iterdir() if p.name.startswith("event_list_") and p.name.endswith(".csv"))
+                except OSError as exc:
+                    raise DataError(param / "meta", f"cannot list the folder ({exc.strerror or exc})") from None
+    return sorted(found)
 
 
 def mixture_set(root: str | Path, subset: str, class_name: str) -> MixtureSet:
