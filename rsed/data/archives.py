@@ -76,6 +76,26 @@ def _unsafe_reason(name: str, info: zipfile.ZipInfo) -> str | None:
     return None
 
 
+def _check_clashes(archive: Path, infos: list[zipfile.ZipInfo]) -> None:
+    """Refuse two members with one path, or a file that another member needs as a folder."""
+    files, folders = set(), set()
+    for info in infos:
+        parts = PurePosixPath(info.filename).parts
+        if not parts:
+            continue
+        path = "/".join(parts)
+        if not info.is_dir():
+            if path in files:
+                raise DataError(archive, f"refusing to extract: member {info.filename!r} appears twice")
+            files.add(path)
+        else:
+            folders.add(path)
+        folders.update("/".join(parts[:i]) for i in range(1, len(parts)))
+    clash = sorted(files & folders)
+    if clash:
+        raise DataError(archive, f"refusing to extract: {clash[0]!r} is both a file and a folder in the archive")
+
+
 def plan(archive: str | Path, *, keep_top: tuple[str, ...] = ("data",)) -> list[Member]:
     """Check every member of ``archive`` and return where each goes; nothing is written.
 
@@ -91,6 +111,7 @@ def plan(archive: str | Path, *, keep_top: tuple[str, ...] = ("data",)) -> list[
         reason = _unsafe_reason(info.filename, info)
         if reason:
             raise DataError(archive, f"refusing to extract: member {info.filename!r} {reason}")
+    _check_clashes(archive, infos)
     names = [info.filename for info in infos]
     tops = {name.split("/", 1)[0] for name in names}
     strip = ""
@@ -201,12 +222,14 @@ def extract(
     with _open(archive) as z, _progress(total, f"extract {archive.name}", progress) as bar:
         for member in members:
             out = target / member.target
-            if member.is_dir:
-                out.mkdir(parents=True, exist_ok=True)
-                continue
             if out.is_symlink():
                 raise DataError(out, f"refusing to extract {archive.name} over a symbolic link")
-            out.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                (out if member.is_dir else out.parent).mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise DataError(archive, f"cannot create the folder for member {member.info.filename!r} under {target} ({exc.strerror or exc})") from None
+            if member.is_dir:
+                continue
             tmp = out.with_name(f".{out.name}.part")
             try:
                 with z.open(member.info) as src, open(tmp, "wb") as dst:
@@ -218,6 +241,10 @@ def extract(
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
                 raise DataError(archive, f"member {member.info.filename!r} is corrupt ({exc}); delete the archive and download it again") from None
+            except OSError as exc:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+                raise DataError(archive, f"cannot write member {member.info.filename!r} to {out} ({exc.strerror or exc})") from None
             except BaseException:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
