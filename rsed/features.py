@@ -37,7 +37,7 @@ from . import __version__
 from .audio import load_audio
 from .config import FeatureConfig
 from .data.layout import MixtureEvent, MixtureSet
-from .errors import CacheError, DataError, RsedError
+from .errors import AudioError, CacheError, DataError, RsedError
 from .fileio import atomic_path, remove_stale_parts, write_json
 
 log = logging.getLogger(__name__)
@@ -182,8 +182,17 @@ def logmel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
 
 def extract_file(path: str | Path, config: FeatureConfig) -> np.ndarray:
-    """Load an audio file at ``config.sample_rate`` and return its :func:`logmel` [frames, n_mels]."""
-    return logmel(load_audio(path, sample_rate=config.sample_rate), config)
+    """Load an audio file at ``config.sample_rate`` and return its :func:`logmel` [frames, n_mels].
+
+    Raises AudioError naming the file when it cannot be read (:func:`~rsed.audio.load_audio`) or
+    is shorter than one model step (``frames_per_step`` frames, about 0.08 s).
+    """
+    y = load_audio(path, sample_rate=config.sample_rate)
+    frames = logmel(y, config)
+    if frames.shape[0] < config.frames_per_step:
+        need = (config.frames_per_step - 1) * config.hop_length / config.sample_rate
+        raise AudioError(path, f"too short: {y.size / config.sample_rate:.3f} s, a detector needs at least {need:.3f} s (one step of {config.frames_per_step} frames)")
+    return frames
 
 
 # --------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import json
 import os
@@ -12,22 +13,41 @@ from typing import Iterator
 
 import yaml
 
+from .errors import RsedError
+
+#: Write failures a user can act on (space, quota, permissions, read-only file system).
+_USER_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     The rename is atomic on POSIX file systems, so readers see either the old file or the
-    complete new one. On an exception the temporary file is removed and ``path`` is untouched.
+    complete new one, also when the process is killed. On an exception the temporary file is
+    removed and ``path`` is untouched; a killed process leaves it (:func:`remove_stale_parts`).
+    Nothing is fsync'ed: a power cut (not a kill) may still lose the newest files.
+
+    Raises an :class:`~rsed.errors.RsedError` naming the file when it cannot be written for a
+    reason the user can fix: no space, over quota, a read-only file system, no permission.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    except OSError as exc:
+        raise RsedError(path, f"cannot write here ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
+    except OSError as exc:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        if exc.errno in _USER_WRITE_ERRORS:
+            raise RsedError(path, f"cannot write ({exc.strerror or exc})") from None
+        raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
