@@ -36,11 +36,11 @@ def make_data(root: Path) -> Path:
 
 
 def experiment():
-    """One tiny CRNN detector (tau 3) for one class, three short epochs."""
+    """One tiny CNN detector (tau 3) for one class, three short epochs (a CNN traces twice as fast as a CRNN)."""
     from rsed.config import ModelConfig, TrainConfig
     from rsed.reproduce import Experiment
 
-    return Experiment(timesteps=((CLASS, (3,)),), model=ModelConfig(**TINY_MODEL), training=TrainConfig(**TINY_TRAIN))
+    return Experiment(name="CNN", architecture="cnn", timesteps=((CLASS, (3,)),), model=ModelConfig(**TINY_MODEL), training=TrainConfig(**TINY_TRAIN))
 
 
 def _slow_down(module, name: str, seconds: float) -> None:

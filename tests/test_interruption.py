@@ -40,7 +40,7 @@ def _spawn(job: str, **kwargs) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, str(WORKER), job, json.dumps(kwargs)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-def _kill_when(proc: subprocess.Popen, ready, timeout: float = 300.0) -> None:
+def _kill_when(proc: subprocess.Popen, ready, timeout: float = 600.0) -> None:
     """SIGKILL ``proc`` as soon as ``ready()`` is true (polled every 10 ms)."""
     deadline = time.monotonic() + timeout
     while proc.poll() is None and time.monotonic() < deadline:
@@ -71,8 +71,8 @@ def _rows(path: Path) -> list[list[str]]:
 
 def test_reproduce_killed_mid_training_finishes_with_the_same_tables(data_root, tmp_path):
     out, reference = tmp_path / "killed", tmp_path / "reference"
-    detector = out / "models" / f"{worker.CLASS}_crnn_t3"
-    proc = _spawn("reproduce", root=str(data_root), out=str(out), delay=0.2)
+    detector = out / "models" / f"{worker.CLASS}_cnn_t3"
+    proc = _spawn("reproduce", root=str(data_root), out=str(out), delay=0.5)
     # Kill once the detector has finished its first epoch (the features are done, the training is
     # in its second epoch). The reference runs meanwhile, in this process.
     killer = threading.Thread(target=_kill_when, args=(proc, lambda: (detector / "backup" / "state.json").is_file()))
@@ -99,7 +99,7 @@ def test_reproduce_killed_mid_training_finishes_with_the_same_tables(data_root, 
 
     from rsed.detector import load_detector
 
-    ours, theirs = (load_detector(r / "models" / f"{worker.CLASS}_crnn_t3")[0] for r in (out, reference))
+    ours, theirs = (load_detector(r / "models" / detector.name)[0] for r in (out, reference))
     for a, b in zip(ours.get_weights(), theirs.get_weights()):
         np.testing.assert_array_equal(a, b)
     keras.backend.clear_session()
@@ -202,7 +202,7 @@ def test_synthesis_killed_midway_resumes_and_is_never_listed_incomplete(data_roo
     (root / "data").mkdir(parents=True)
     os.symlink(data_root / "data" / "source_data", root / "data" / "source_data")
     n = 40
-    proc = _spawn("synthesize", root=str(root), n=n, seed=7, delay=0.05)
+    proc = _spawn("synthesize", root=str(root), n=n, seed=7, delay=0.1)
     audio_dirs = lambda: list((root / "data" / "mixture_data" / "train").glob("*/audio"))  # noqa: E731
     _kill_when(proc, lambda: any(len(list(d.glob("*.wav"))) >= 5 for d in audio_dirs()))
     _killed(proc)
@@ -224,7 +224,7 @@ def test_feature_cache_killed_midway_is_not_mistaken_for_complete(data_root, tmp
     cache_dir = tmp_path / "cache"
     mset = mixture_set(data_root, "train", worker.CLASS)
     final = cache_path(mset, FeatureConfig(), cache_dir)
-    proc = _spawn("build_cache", root=str(data_root), cache_dir=str(cache_dir), delay=0.3)
+    proc = _spawn("build_cache", root=str(data_root), cache_dir=str(cache_dir), delay=0.5)
     _kill_when(proc, lambda: any(p.stat().st_size > 0 for p in cache_dir.glob(".*.part")) if cache_dir.is_dir() else False)
     _killed(proc)
     assert not final.exists() and list(cache_dir.glob(".*.part"))
