@@ -120,6 +120,15 @@ def window_dataset(sampler, batch_size: int, steps_per_epoch: int, first_epoch: 
     return dataset.with_options(options)
 
 
+def compile_detector(model: keras.Model, config: TrainConfig) -> None:
+    """Compile for training: Adam with Keras-2 decay, binary cross-entropy per step, ROC AUC."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=keras2_decay_schedule(config.learning_rate, config.decay)),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.AUC(name="auc")],
+    )
+
+
 def train_detector(
     model: keras.Model,
     train: list[StepSequence] | CachedSteps,
@@ -152,11 +161,7 @@ def train_detector(
     train_model = training_replica(model, strategy, policy) if distributed else model
     x_val, y_val = tiled_windows(validation, tau)
     with strategy.scope() if distributed else contextlib.nullcontext():
-        train_model.compile(
-            optimizer=keras.optimizers.Adam(learning_rate=keras2_decay_schedule(config.learning_rate, config.decay)),
-            loss="binary_crossentropy",
-            metrics=[keras.metrics.AUC(name="auc")],
-        )
+        compile_detector(train_model, config)
     best = out_dir / "best.weights.h5"
     first_epoch = _FirstEpoch()
     all_callbacks = [
