@@ -125,15 +125,18 @@ def _child_speed(args) -> dict:
         return _timed(timer)
 
     segment("memory", 0, 3)  # warm-up: traces the training step
-    totals = {"stream": [0, 0.0], "memory": [0, 0.0]}
+    segments = {"stream": [], "memory": []}
     order = ["stream", "memory", "memory", "stream"]
     for number in range(2 * args.segments):
         side = order[number % 4]
-        steps, seconds = segment(side, number + 1, args.segment_steps)
-        totals[side][0] += steps
-        totals[side][1] += seconds
+        segments[side].append(segment(side, number + 1, args.segment_steps))
     samplers["stream"].close()
-    return {side: {"steps": n, "seconds": s, "steps_per_s": n / s} for side, (n, s) in totals.items()}
+    result = {}
+    for side, timings in segments.items():
+        steps, seconds = sum(n for n, _ in timings), sum(s for _, s in timings)
+        rates = sorted(n / s for n, s in timings)
+        result[side] = {"steps": steps, "seconds": seconds, "steps_per_s": steps / seconds, "segment_min": rates[0], "segment_max": rates[-1]}
+    return result
 
 
 def _child_memory(args) -> dict:
@@ -174,8 +177,8 @@ def _run_child(kind: str, cache: Path, args) -> dict:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=3000, help="30 s clips in the feature file (3000 = 25 hours)")
-    parser.add_argument("--segments", type=int, default=4, help="timed segments per input")
-    parser.add_argument("--segment-steps", type=int, default=12, help="training steps per segment")
+    parser.add_argument("--segments", type=int, default=10, help="timed segments per input")
+    parser.add_argument("--segment-steps", type=int, default=8, help="training steps per segment")
     parser.add_argument("--memory-clips", type=int, default=300, help="clips the in-memory input holds")
     parser.add_argument("--workdir", default="/tmp", help="where the temporary folder goes")
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
@@ -198,7 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"# load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         speed = _run_child("speed", cache, args)
         for side in ("stream", "memory"):
-            print(f"# {side}: {speed[side]['steps_per_s']:.3f} steps/s over {speed[side]['steps']} timed steps (paper CRNN, batch {BATCH}, tau {TAU})", flush=True)
+            s = speed[side]
+            print(f"# {side}: {s['steps_per_s']:.3f} steps/s over {s['steps']} timed steps, segments {s['segment_min']:.2f}-{s['segment_max']:.2f} (paper CRNN, batch {BATCH}, tau {TAU})", flush=True)
         memory = _run_child("memory", cache, args)
         print(f"# rsed reproduce's streamed training: peak RSS {memory['peak_gb']:.2f} GB, {memory['steps_per_s']:.3f} steps/s, statistics pass {memory['stats_s']:.0f} s", flush=True)
         print(f"# load average after: {os.getloadavg()[0]:.1f}", flush=True)

@@ -102,7 +102,7 @@ class CacheWindowSampler:
         y = np.empty((len(clips), tau), dtype=np.float32)
         for k, (clip, start) in enumerate(zip(clips, starts)):
             first = int(start) * fps
-            self._frames[clip].read_direct(x, np.s_[first : first + tau * fps], np.s_[k])
+            x[k] = self._frames[clip][first : first + tau * fps]  # h5py's fast path for simple slices: ~60 us
             y[k] = self._labels[clip][start : start + tau]
         # The same float32 operations as (logmel - mean) / std on a whole clip: identical values.
         x -= self.source.mean

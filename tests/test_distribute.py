@@ -38,13 +38,25 @@ SCRIPT = textwrap.dedent(
     from rsed.reproduce import _sequences
     from rsed.streaming import CachedSteps
     from rsed.synthetic_cache import write_synthetic_cache
-    from rsed.training import build_model, train_detector
+    from rsed.training import build_model, train_detector, window_dataset
+
+    class Numbered:
+        # Batches whose windows are numbered 100 * index + position, to see how they are split.
+
+        window_shape = (2, 1, 1)
+
+        def batch(self, batch_size, epoch, index):
+            x = np.arange(100 * index, 100 * index + batch_size, dtype=np.float32).reshape(-1, 1, 1, 1, 1)
+            return np.broadcast_to(x, (batch_size, 2, 1, 1, 1)).copy(), np.zeros((batch_size, 2, 1), np.float32)
+
+    split = iter(strategies["mirrored"].experimental_distribute_dataset(window_dataset(Numbered(), 8, 3)))
+    per_replica = [[v.numpy()[:, 0, 0, 0, 0].astype(int).tolist() for v in next(split)[0].values] for _ in range(2)]
 
     work = Path(sys.argv[1])
     path = write_synthetic_cache(work / "train.h5", [200, 150, 120], FeatureConfig(n_mels=16), seed=1)
     mean, std = compute_stats([path])
     validation = _sequences(path, mean, std, 8)[:1]
-    report = {}
+    report = {"split": per_replica}
     for name, strategy in strategies.items():
         model = build_model("crnn", ModelConfig(timesteps=3, conv_filters=2, spectral_filters=2, rnn_units=2, dense_units=2), 8, 16)
         before = [w.copy() for w in model.get_weights()]
@@ -81,6 +93,10 @@ def test_mirrored_trains_on_two_replicas(report):
     assert all(math.isfinite(v) for v in mirrored["loss"])
     assert mirrored["changed"] == mirrored["weights"], "some weights did not change after a two-replica step"
     assert mirrored["returned_model_in_default_scope"]
+
+
+def test_global_batch_is_split_across_the_replicas(report):
+    assert report["split"] == [[[0, 1, 2, 3], [4, 5, 6, 7]], [[100, 101, 102, 103], [104, 105, 106, 107]]]
 
 
 def test_multiworker_trains_as_a_single_worker(report):
