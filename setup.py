@@ -18,6 +18,7 @@ setup(
     install_requires=[
         "tensorflow>=2.16,<2.22",
         "keras>=3.3,<3.16",
+        "tensorboard>=2.16,<2.22",
         "librosa>=0.10.2,<0.12",
         "numpy>=1.26,<2.5",
         "scipy>=1.11,<1.19",

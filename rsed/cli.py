@@ -60,10 +60,27 @@ def _cmd_dcase2017(args) -> None:
     )
 
 
-def _cmd_reproduce(args) -> None:
-    from .reproduce import experiment_for, run
+def _experiment(args):
+    """The experiment of ``--schedule`` with the training options of the command line applied."""
+    import dataclasses
 
-    result = run(_root(args.root), Path(args.out), experiment_for(args.schedule), classes=args.classes, workers=args.workers)
+    from .reproduce import experiment_for
+
+    experiment = experiment_for(args.schedule)
+    training = dataclasses.replace(experiment.training, strategy=args.strategy, mixed_precision=args.mixed_precision)
+    return dataclasses.replace(experiment, training=training)
+
+
+def _cmd_reproduce(args) -> None:
+    from .reproduce import run
+
+    experiment = _experiment(args)
+    if args.strategy != "default":
+        from .distribute import make_strategy
+
+        # Before TensorFlow runs anything: a multi-worker strategy configures the runtime once.
+        make_strategy(args.strategy)
+    result = run(_root(args.root), Path(args.out), experiment, classes=args.classes, workers=args.workers)
     print((result.out / "results" / "table4.md").read_text(encoding="utf-8"))
     for subset, scores in result.scores.items():
         er, f1 = result.averages(subset)
@@ -120,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--classes", nargs="+", help="limit to these classes (default: every class in the data)")
     rep.add_argument("--schedule", choices=["short", "paper"], default="paper")
     rep.add_argument("--workers", type=int, help="feature extraction processes (default: every core)")
+    rep.add_argument(
+        "--strategy",
+        choices=["default", "mirrored", "multiworker"],
+        default="default",
+        help="train on one device, on every GPU of this host, or on the hosts in TF_CONFIG (docs/training.md)",
+    )
+    rep.add_argument("--mixed-precision", action="store_true", help="train in float16 on a GPU (ignored on the CPU)")
     rep.set_defaults(func=_cmd_reproduce)
 
     det = sub.add_parser("detect", help="detect events in recordings with trained detectors")

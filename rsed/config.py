@@ -118,6 +118,11 @@ class TrainConfig:
     positive_fraction: float = 0.3
     seed: int = 1234
     schedule: str = "paper"
+    #: 'default' (one device), 'mirrored' (this host's GPUs) or 'multiworker' (hosts in TF_CONFIG);
+    #: ``batch_size`` is the global batch, split across the replicas (rsed/distribute.py).
+    strategy: str = "default"
+    #: Train in Keras' 'mixed_float16' policy (GPU only; ignored with a warning on the CPU).
+    mixed_precision: bool = False
 
 
 #: The short schedule of ``make demo``: few epochs, named as such in every output.

@@ -111,6 +111,7 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
     """Train one detector unless a complete one with the same configuration exists; return its folder."""
     from .detector import DetectorSpec, is_complete, save_detector
     from .features import compute_stats
+    from .streaming import CachedSteps
     from .training import build_model, train_detector
 
     model_config = dataclasses.replace(experiment.model, timesteps=tau)
@@ -121,7 +122,7 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
         return folder
     train_cache = caches[experiment.train_subset, class_name]
     mean, std = compute_stats([train_cache])
-    train = _sequences(train_cache, mean, std, experiment.features.frames_per_step)
+    train = CachedSteps(train_cache, mean, std, experiment.features.frames_per_step)  # windows read from disk while training
     val = _sequences(caches[experiment.validation_subset, class_name], mean, std, experiment.features.frames_per_step)
     _log(f"{folder.name}: training ({experiment.training.schedule} schedule, {len(train)} training clips, {len(val)} validation clips)")
     model = build_model(experiment.architecture, model_config, experiment.features.frames_per_step, experiment.features.n_mels, seed=experiment.training.seed)

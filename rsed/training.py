@@ -1,23 +1,33 @@
-"""Training one detector: balanced window batches, Adam with Keras-2 decay, early stopping.
+"""Training one detector: balanced window batches through tf.data, Adam with Keras-2 decay, early stopping.
 
 Writes into ``out_dir``: ``train_log.csv`` (one row per epoch), ``best.weights.h5`` (lowest
 validation loss), ``backup/`` (an atomic snapshot per epoch, rsed/resume.py: a killed run resumes
-after its last finished epoch and ends as an uninterrupted one would) and returns the model
-holding the best weights.
+after its last finished epoch and ends as an uninterrupted one would), ``tensorboard/``
+(TensorBoard logs) and ``training_curves.png``, and leaves the model holding the best weights.
+The training windows come from memory or straight from the HDF5 feature cache (docs/training.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import importlib.util
+import logging
 import sys
 from pathlib import Path
+from typing import Callable, Sequence
 
 import keras
 
 from .config import ModelConfig, TrainConfig, config_hash
+from .distribute import check_strategy, make_strategy, precision_policy, training_replica
 from .models import build_cnn, build_crnn
 from .resume import ResumableTraining
+from .streaming import CacheWindowSampler, CachedSteps
+from .training_plots import plot_training_curves
 from .windows import StepSequence, WindowSampler, tiled_windows
+
+log = logging.getLogger(__name__)
 
 ARCHITECTURES = {"crnn": build_crnn, "cnn": build_cnn}
 
@@ -44,64 +54,128 @@ def keras2_decay_schedule(learning_rate: float, decay: float) -> keras.optimizer
     return keras.optimizers.schedules.InverseTimeDecay(learning_rate, decay_steps=1, decay_rate=decay)
 
 
-class _Batches(keras.utils.PyDataset):
-    """``steps_per_epoch`` balanced batches per epoch, reproducible from (seed, epoch, index)."""
+class _FirstEpoch(keras.callbacks.Callback):
+    """Records the epoch a fit starts at (later than 0 when ResumableTraining resumed the run).
 
-    def __init__(self, sampler: WindowSampler, batch_size: int, steps_per_epoch: int):
-        super().__init__(workers=1, use_multiprocessing=False)
-        self.sampler, self.batch_size, self.steps_per_epoch = sampler, batch_size, steps_per_epoch
-        self.epoch = 0
+    Keras calls ``on_epoch_begin`` of the first epoch before it starts iterating the data, so
+    :func:`window_dataset` reads the right epoch when its stream starts.
+    """
 
-    def __len__(self):
-        return self.steps_per_epoch
-
-    def __getitem__(self, index):
-        return self.sampler.batch(self.batch_size, self.epoch, index)
-
-
-class _EpochTracker(keras.callbacks.Callback):
-    """Tells the batch source which epoch runs, so a resumed run draws the same batches."""
-
-    def __init__(self, batches: _Batches):
+    def __init__(self):
         super().__init__()
-        self.batches = batches
+        self.epoch, self._started = 0, False
+
+    def on_train_begin(self, logs=None):
+        self._started = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.batches.epoch = epoch
+        if not self._started:
+            self.epoch, self._started = epoch, True
 
 
-def train_detector(
-    model: keras.Model,
-    train: list[StepSequence],
-    validation: list[StepSequence],
-    config: TrainConfig,
-    out_dir: str | Path,
-    *,
-    verbose: int | None = None,
-    resume_key: str = "",
-) -> keras.callbacks.History:
-    """Fit ``model`` (built for windows of ``tau`` steps) and leave it holding its best weights.
+def _tensorboard(log_dir: Path) -> list[keras.callbacks.Callback]:
+    """Keras' TensorBoard callback (epoch scalars: loss, AUC, learning rate), if TensorBoard is installed."""
+    if importlib.util.find_spec("tensorboard") is None:
+        log.warning("TensorBoard is not installed (pip install tensorboard): no TensorBoard logs in %s", log_dir)
+        return []
+    return [keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)]
 
-    Early stopping watches the validation loss on fixed non-overlapping windows of the
-    validation clips; it may only stop after ``config.min_epochs`` epochs. A snapshot in
-    ``out_dir/backup`` of the same ``config``, ``resume_key`` (the caller's identity of the
-    data) and architecture is resumed; a finished one is only loaded.
+
+def make_sampler(train, tau: int, config: TrainConfig) -> WindowSampler | CacheWindowSampler:
+    """The batch source for ``train``: clips in memory (a list of :class:`StepSequence`) or a
+    feature cache streamed from disk (:class:`rsed.streaming.CachedSteps`)."""
+    if isinstance(train, CachedSteps):
+        return CacheWindowSampler(train, tau, positive_fraction=config.positive_fraction, seed=config.seed)
+    return WindowSampler(list(train), tau, positive_fraction=config.positive_fraction, seed=config.seed)
+
+
+def window_dataset(sampler, batch_size: int, steps_per_epoch: int, first_epoch: Callable[[], int] = lambda: 0):
+    """An endless ``tf.data.Dataset`` of the sampler's batches, epoch after epoch, prefetched.
+
+    Element ``k`` is ``sampler.batch(batch_size, e, i)`` with ``e = first_epoch() + k //
+    steps_per_epoch`` and ``i = k % steps_per_epoch``; ``first_epoch`` is called when an
+    iterator starts. Keras keeps one iterator across epochs when ``steps_per_epoch`` is given,
+    so epoch ``e`` trains on exactly the batches ``(e, 0 ... steps_per_epoch - 1)``, also after
+    a resume, however far the prefetching runs ahead. Batches are loaded in TensorFlow's
+    threads (in order), overlapping the training steps.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tau = int(model.input_shape[1])
-    keras.utils.set_random_seed(config.seed)
-    sampler = WindowSampler(train, tau, positive_fraction=config.positive_fraction, seed=config.seed)
-    batches = _Batches(sampler, config.batch_size, config.steps_per_epoch)
-    x_val, y_val = tiled_windows(validation, tau)
+    import tensorflow as tf
+
+    def indices():
+        epoch = int(first_epoch())
+        while True:
+            for index in range(steps_per_epoch):
+                yield epoch, index
+            epoch += 1
+
+    def load(epoch, index):
+        return sampler.batch(batch_size, int(epoch), int(index))
+
+    x_shape = (batch_size, *sampler.window_shape, 1)
+    y_shape = (batch_size, sampler.window_shape[0], 1)
+
+    def load_tensors(epoch, index):
+        x, y = tf.numpy_function(load, [epoch, index], [tf.float32, tf.float32], name="window_batch")
+        return tf.ensure_shape(x, x_shape), tf.ensure_shape(y, y_shape)
+
+    spec = (tf.TensorSpec((), tf.int64), tf.TensorSpec((), tf.int64))
+    dataset = tf.data.Dataset.from_generator(indices, output_signature=spec)
+    dataset = dataset.map(load_tensors, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.prefetch(tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    # Every worker of a multi-worker run computes the same stream and keeps its share of each batch.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
+
+
+def compile_detector(model: keras.Model, config: TrainConfig) -> None:
+    """Compile for training: Adam with Keras-2 decay, binary cross-entropy per step, ROC AUC."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=keras2_decay_schedule(config.learning_rate, config.decay)),
         loss="binary_crossentropy",
         metrics=[keras.metrics.AUC(name="auc")],
     )
+
+
+def train_detector(
+    model: keras.Model,
+    train: list[StepSequence] | CachedSteps,
+    validation: list[StepSequence],
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    verbose: int | None = None,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    resume_key: str = "",
+) -> keras.callbacks.History:
+    """Fit ``model`` (built for windows of ``tau`` steps) and leave it holding its best weights.
+
+    ``train`` is either clips in memory or a feature cache read from disk batch by batch
+    (:class:`rsed.streaming.CachedSteps`); both give the same batches. Early stopping watches
+    the validation loss on fixed non-overlapping windows of the validation clips; it may only
+    stop after ``config.min_epochs`` epochs. ``config.strategy`` and
+    ``config.mixed_precision`` train a copy of ``model`` on several devices or in float16
+    (rsed/distribute.py); ``model`` itself stays a float32 single-device model. Extra
+    ``callbacks`` run after the built-in ones. Also writes ``tensorboard/`` logs and
+    ``training_curves.png``. A snapshot in ``out_dir/backup`` of the same ``config``,
+    ``resume_key`` (the caller's identity of the data) and architecture is resumed; a finished
+    one is only loaded.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tau = int(model.input_shape[1])
+    keras.utils.set_random_seed(config.seed)
+    check_strategy(config.strategy)
+    strategy = make_strategy(config.strategy)
+    policy = precision_policy(config.mixed_precision)
+    distributed = config.strategy != "default" or policy is not None
+    train_model = training_replica(model, strategy, policy) if distributed else model
+    x_val, y_val = tiled_windows(validation, tau)
+    with strategy.scope() if distributed else contextlib.nullcontext():
+        compile_detector(train_model, config)
     best = out_dir / "best.weights.h5"
-    callbacks = [
-        _EpochTracker(batches),
+    first_epoch = _FirstEpoch()
+    all_callbacks = [
         # Replaces BackupAndRestore, ModelCheckpoint, EarlyStopping and CSVLogger (see rsed/resume.py).
         ResumableTraining(
             out_dir,
@@ -110,19 +184,29 @@ def train_detector(
             patience=config.patience,
             start_from_epoch=config.min_epochs,
         ),
+        first_epoch,  # after ResumableTraining, which sets the epoch a resumed run starts at
+        *_tensorboard(out_dir / "tensorboard"),
+        *callbacks,
     ]
     if verbose is None:
         verbose = 1 if sys.stderr.isatty() else 2
-    history = model.fit(
-        batches,
-        epochs=config.max_epochs,
-        validation_data=(x_val, y_val),
-        validation_batch_size=256,
-        shuffle=False,  # the batches are random already; Keras' shuffle draws from the global RNG, which a resumed run cannot repeat
-        callbacks=callbacks,
-        verbose=verbose,
-    )
+    sampler = make_sampler(train, tau, config)
+    try:
+        history = train_model.fit(
+            window_dataset(sampler, config.batch_size, config.steps_per_epoch, lambda: first_epoch.epoch),
+            steps_per_epoch=config.steps_per_epoch,
+            epochs=config.max_epochs,
+            validation_data=(x_val, y_val),
+            validation_batch_size=256,
+            shuffle=False,  # the sampler draws the windows at random already; Keras' shuffle draws from the global RNG, which a resumed run cannot repeat
+            callbacks=all_callbacks,
+            verbose=verbose,
+        )
+    finally:
+        sampler.close()
     if best.exists():
-        model.load_weights(str(best))
+        train_model.load_weights(str(best))
+    if train_model is not model:
+        model.set_weights(train_model.get_weights())
+    plot_training_curves(out_dir / "train_log.csv", out_dir / "training_curves.png", title=f"{out_dir.name} ({config.schedule} schedule)")
     return history
-

@@ -8,6 +8,7 @@ event steps, because positive steps are only 2-4 % of the data (paper Table 1).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import numpy as np
 
@@ -36,53 +37,91 @@ def sliding_windows(steps: np.ndarray, tau: int) -> np.ndarray:
     return np.moveaxis(view, -1, 1)
 
 
-class WindowSampler:
-    """Draws training batches of windows; deterministic in (seed, epoch, batch index).
+class WindowIndex:
+    """Which windows a training batch holds, decided from the step labels alone (no features).
 
-    ``positive_fraction`` of each batch are windows that contain at least one event step
-    (centred anywhere around the event); the rest are drawn uniformly over all windows.
+    Windows are ``(clip, start step)`` pairs over the clips that are at least ``tau`` steps
+    long. ``positive_fraction`` of each batch are windows that contain at least one event
+    step (centred anywhere around the event); the rest are drawn uniformly over all windows.
+    Deterministic in (seed, epoch, batch index), so every window source built on the same
+    labels (in memory or streamed from disk) draws the same windows.
     """
 
-    def __init__(self, sequences: list[StepSequence], tau: int, *, positive_fraction: float = 0.5, seed: int = 0):
-        if not sequences:
+    def __init__(self, labels: Sequence[np.ndarray], tau: int, *, positive_fraction: float = 0.5, seed: int = 0):
+        if not len(labels):
             raise ValueError("no training sequences")
-        self.sequences = [s for s in sequences if s.steps.shape[0] >= tau]
-        if not self.sequences:
+        lengths = np.array([len(lab) for lab in labels], dtype=np.int64)
+        #: Indices (into ``labels``) of the clips long enough for one window.
+        self.clips = np.flatnonzero(lengths >= tau)
+        if not self.clips.size:
             raise ValueError(f"no training clip is at least tau={tau} steps long")
         self.tau = tau
         self.positive_fraction = positive_fraction
         self.seed = seed
-        self._lengths = np.array([s.steps.shape[0] - tau + 1 for s in self.sequences])
+        self._lengths = lengths[self.clips] - tau + 1
         self._cum = np.cumsum(self._lengths)
-        positives = []  # (sequence index, window start) pairs of windows holding an event step
-        for i, seq in enumerate(self.sequences):
-            event_steps = np.flatnonzero(seq.labels)
+        positives = []  # (clip position, window start) pairs of windows holding an event step
+        for i, clip in enumerate(self.clips):
+            event_steps = np.flatnonzero(labels[clip])
             if event_steps.size:
                 lo = max(0, event_steps[0] - tau + 1)
-                hi = min(seq.steps.shape[0] - tau, event_steps[-1])
+                hi = min(lengths[clip] - tau, event_steps[-1])
                 positives.extend((i, start) for start in range(lo, hi + 1))
         self._positives = np.array(positives, dtype=np.int64).reshape(-1, 2)
 
     @property
     def n_windows(self) -> int:
-        """Number of distinct windows (hop one step) over all sequences."""
+        """Number of distinct windows (hop one step) over all usable clips."""
         return int(self._cum[-1])
+
+    @property
+    def n_positive_windows(self) -> int:
+        """Number of distinct windows holding at least one event step."""
+        return len(self._positives)
+
+    def picks(self, batch_size: int, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """The windows of one batch: ``clip [B]`` (indices into ``labels``) and ``start [B]`` (steps)."""
+        rng = np.random.default_rng([self.seed, epoch, index])
+        n_pos = int(round(batch_size * self.positive_fraction)) if len(self._positives) else 0
+        rows = self._positives[rng.integers(0, len(self._positives), n_pos)] if n_pos else np.empty((0, 2), np.int64)
+        flat = rng.integers(0, self.n_windows, batch_size - n_pos)
+        pos = np.searchsorted(self._cum, flat, side="right")
+        starts = flat - np.concatenate([[0], self._cum[:-1]])[pos]
+        clip_pos = np.concatenate([rows[:, 0], pos])
+        return self.clips[clip_pos], np.concatenate([rows[:, 1], starts])
+
+
+class WindowSampler:
+    """Training batches of windows from clips held in memory; deterministic in (seed, epoch, batch index).
+
+    The windows are chosen by :class:`WindowIndex` (balanced: ``positive_fraction`` of each
+    batch hold event steps).
+    """
+
+    def __init__(self, sequences: list[StepSequence], tau: int, *, positive_fraction: float = 0.5, seed: int = 0):
+        self.sequences = list(sequences)
+        self.index = WindowIndex([s.labels for s in self.sequences], tau, positive_fraction=positive_fraction, seed=seed)
+        self.tau = tau
+
+    @property
+    def n_windows(self) -> int:
+        """Number of distinct windows (hop one step) over all sequences."""
+        return self.index.n_windows
+
+    @property
+    def window_shape(self) -> tuple[int, int, int]:
+        """Shape of one window without the channel axis: ``(tau, F, M)``."""
+        return (self.tau, *self.sequences[self.index.clips[0]].steps.shape[1:])
 
     def batch(self, batch_size: int, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         """One batch: ``x [B, tau, F, M, 1]`` float32 and ``y [B, tau, 1]`` float32."""
-        rng = np.random.default_rng([self.seed, epoch, index])
-        n_pos = int(round(batch_size * self.positive_fraction)) if len(self._positives) else 0
-        picks = []
-        if n_pos:
-            rows = self._positives[rng.integers(0, len(self._positives), n_pos)]
-            picks.extend((int(i), int(s)) for i, s in rows)
-        flat = rng.integers(0, self.n_windows, batch_size - n_pos)
-        seq_idx = np.searchsorted(self._cum, flat, side="right")
-        starts = flat - np.concatenate([[0], self._cum[:-1]])[seq_idx]
-        picks.extend((int(i), int(s)) for i, s in zip(seq_idx, starts))
-        x = np.stack([self.sequences[i].steps[s : s + self.tau] for i, s in picks])
-        y = np.stack([self.sequences[i].labels[s : s + self.tau] for i, s in picks])
+        clips, starts = self.index.picks(batch_size, epoch, index)
+        x = np.stack([self.sequences[i].steps[s : s + self.tau] for i, s in zip(clips, starts)])
+        y = np.stack([self.sequences[i].labels[s : s + self.tau] for i, s in zip(clips, starts)])
         return x[..., None].astype(np.float32, copy=False), y[..., None].astype(np.float32)
+
+    def close(self) -> None:
+        """Nothing to release (the streaming sampler closes its file here)."""
 
 
 def tiled_windows(sequences: list[StepSequence], tau: int) -> tuple[np.ndarray, np.ndarray]:
