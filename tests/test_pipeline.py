@@ -50,7 +50,7 @@ def test_run_writes_scores_tables_and_models(finished_run):
     assert result.classes == ["glassbreak", "gunshot"]
     scores = json.loads((out / "results" / "scores.json").read_text())
     for cls in result.classes:
-        s = scores["scores"]["devtest"][cls]
+        s = scores["rows"]["crnn"]["per_class"][cls]["scores"]["devtest"]
         assert s["n_files"] == 4 and s["n_reference"] == 2
         assert math.isclose(s["error_rate"], (s["substitutions"] + s["deletions"] + s["insertions"]) / s["n_reference"])
     table = (out / "results" / "table4.md").read_text()
