@@ -135,7 +135,7 @@ def build_table4(records: list[dict]) -> dict:
         values["test"] = _nan(r["class_average"].get(r["subsets"]["test"], {}).get("error_rate"))
         table[label] = values
         paper = {c: list(PAPER_TIMESTEPS[c]) for c in r["classes"] if c in PAPER_TIMESTEPS}
-        ours = {c: r["timesteps"][c] for c in r["classes"] if c in paper}
+        ours = {c: list(r["timesteps"].get(c, [])) for c in paper}
         if r["architecture"] != "fnn" and ours != paper:
             notes.append(f"{label}: timesteps " + ", ".join(f"{c} " + "+".join(f"t{t}" for t in ours[c]) for c in ours) + " (the paper's Table 2 ensembles differ)")
         if r["architecture"] == "fnn" and "gunshot" in r["classes"]:
