@@ -379,7 +379,8 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
 
 def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool = False) -> Path:
     """Train the challenge baseline (FNN) of one class unless a complete one with the same key exists."""
-    from .baseline import BaselineSpec, is_complete_baseline, save_baseline, train_baseline
+    from .baseline import BaselineSpec
+    from .baseline_model import is_complete_baseline, save_baseline, train_baseline
     from .features import compute_stats, read_cache
     from .models import build_fnn, describe
 
@@ -452,7 +453,7 @@ def predict_subset(folders: list[Path], cache: Path, out_file: Path) -> dict[str
 
 def predict_baseline_subset(folder: Path, cache: Path, out_file: Path) -> dict[str, np.ndarray]:
     """Per-frame (20 ms) probabilities of the baseline on every clip of a baseline cache, saved like :func:`predict_subset`."""
-    from .baseline import frame_probabilities, load_baseline
+    from .baseline_model import frame_probabilities, load_baseline
     from .features import read_cache
 
     key = _prediction_key([folder], cache)
@@ -626,11 +627,8 @@ def run_rows(
     workers: int | None = None,
     overwrite: bool = False,
 ) -> list[RunResult]:
-    """Run several rows in order into one run folder (``overwrite`` applies to the first only)."""
-    results = []
-    for i, experiment in enumerate(experiments):
-        results.append(run(root, out, experiment, classes, workers=workers, overwrite=overwrite and i == 0))
-    return results
+    """Run several rows in order into one run folder (see :func:`run`)."""
+    return [run(root, out, experiment, classes, workers=workers, overwrite=overwrite) for experiment in experiments]
 
 
 # --------------------------------------------------------------------------------------

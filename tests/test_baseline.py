@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rsed.baseline import FrameBatches, baseline_events, baseline_logmel, median_kernel, stack_context
+from rsed.baseline import baseline_events, baseline_logmel, median_kernel, stack_context
+from rsed.baseline_model import FrameBatches
 from rsed.config import BaselineFeatureConfig, BaselinePostprocessConfig
 
 CFG = BaselineFeatureConfig()
@@ -89,3 +90,13 @@ def test_max_events_keeps_the_longest_regions_in_time_order():
     two = baseline_events(p, 0.02, BaselinePostprocessConfig(max_events=2))
     assert one == [pytest.approx((2.0, 4.0))]
     assert two == [pytest.approx((2.0, 4.0)), pytest.approx((6.0, 7.4))]
+
+
+def test_feature_module_does_not_load_tensorflow():
+    """Feature extraction runs in spawned workers: importing its module must not import TensorFlow."""
+    import subprocess
+    import sys
+
+    code = "import sys, rsed.baseline; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
