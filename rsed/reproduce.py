@@ -540,8 +540,12 @@ def run(
     workers: int | None = None,
     overwrite: bool = False,
 ) -> RunResult:
-    """Run one row end to end into the run folder ``out`` and rebuild ``out/results`` (tables, scores, record)."""
-    from .data.layout import check_root, write_event_list
+    """Run one row end to end into the run folder ``out`` and rebuild ``out/results`` (tables, scores, record).
+
+    A row whose classes are not in the data (or not among ``classes``) is skipped: the result
+    says why and nothing is written.
+    """
+    from .data.layout import check_root
 
     root, out = check_root(root), Path(out)
     started = time.time()
@@ -558,55 +562,70 @@ def run(
     result = RunResult(out, row_classes, row=experiment.row_id)
     record: dict = {"per_class": {}}
     for c in row_classes:
-        tags = experiment.members(c)
-        folders, reused = {}, {}
-        for tag in tags:
-            if experiment.architecture == "fnn":
-                key_before = _stored_key(model_folder(out, "fnn", c))
-                folders[tag] = train_or_load_baseline(out, experiment, c, caches, overwrite=overwrite)
-            else:
-                tau = int(tag[1:])
-                key_before = _stored_key(model_folder(out, experiment.architecture, c, tau))
-                folders[tag] = train_or_load(root, out, experiment, c, tau, caches, overwrite=overwrite)
-            reused[tag] = key_before is not None and key_before == _stored_key(folders[tag])
-        class_record = {
-            "members": {tag: _model_info(f, out, reused[tag]) for tag, f in folders.items()},
-            "scores": {},
-            "member_scores": {tag: {} for tag in tags} if len(tags) > 1 else {},
-        }
+        folders, reused = _train_members(root, out, experiment, c, caches, overwrite=overwrite)
+        class_record = {"members": {tag: _model_info(f, out, reused[tag]) for tag, f in folders.items()}, "scores": {}, "member_scores": {}}
         for subset in subsets[2:]:
-            cache_key = ("baseline", subset, c) if experiment.architecture == "fnn" else (subset, c)
-            if cache_key not in caches:
+            cache = caches.get(("baseline", subset, c) if experiment.architecture == "fnn" else (subset, c))
+            if cache is None:
                 continue
-            reference = mixture_set(root, subset, c).events()
-            member_probs = {}
-            for tag, folder in folders.items():
-                path = out / "predictions" / subset / f"{c}_{experiment.architecture}{'' if tag == 'fnn' else '_' + tag}.npz"
-                if experiment.architecture == "fnn":
-                    member_probs[tag] = predict_baseline_subset(folder, caches[cache_key], path)
-                else:
-                    member_probs[tag] = predict_subset([folder], caches[cache_key], path)
-            tag = "+".join(tags)
-            stem = f"{c}_{experiment.architecture}" + ("" if tag == "fnn" else f"_{tag}")
-            if len(tags) > 1:
-                probs = ensemble_predictions([member_probs[t] for t in tags])
-                key = config_hash([_prediction_key([f], caches[cache_key]) for f in folders.values()])
-                _save_predictions(out / "predictions" / subset / f"{stem}.npz", key, probs)
-                for t in tags:
-                    member_events = _decide(member_probs[t], c, experiment)
-                    write_event_list(out / "estimates" / subset / f"{c}_{experiment.architecture}_{t}.csv", member_events)
-                    class_record["member_scores"][t][subset] = dataclasses.asdict(score_class(c, reference, member_events, experiment.scoring))
-            else:
-                probs = member_probs[tags[0]]
-            estimates = _decide(probs, c, experiment)
-            write_event_list(out / "estimates" / subset / f"{stem}.csv", estimates)
-            score = score_class(c, reference, estimates, experiment.scoring)
+            score, member_scores = _score_subset(root, out, experiment, c, subset, folders, cache)
             result.scores.setdefault(subset, {})[c] = score
             class_record["scores"][subset] = dataclasses.asdict(score)
+            for tag, member_score in member_scores.items():
+                class_record["member_scores"].setdefault(tag, {})[subset] = dataclasses.asdict(member_score)
         record["per_class"][c] = class_record
     _write_row_record(result, experiment, record, time.time() - started)
     write_results(out)
     return result
+
+
+def _train_members(root: Path, out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool) -> tuple[dict[str, Path], dict[str, bool]]:
+    """Train or reuse the models of one class's ensemble: ``({tag: folder}, {tag: reused})``."""
+    folders, reused = {}, {}
+    for tag in experiment.members(class_name):
+        if experiment.architecture == "fnn":
+            key_before = _stored_key(model_folder(out, "fnn", class_name))
+            folders[tag] = train_or_load_baseline(out, experiment, class_name, caches, overwrite=overwrite)
+        else:
+            tau = int(tag[1:])
+            key_before = _stored_key(model_folder(out, experiment.architecture, class_name, tau))
+            folders[tag] = train_or_load(root, out, experiment, class_name, tau, caches, overwrite=overwrite)
+        reused[tag] = key_before is not None and key_before == _stored_key(folders[tag])
+    return folders, reused
+
+
+def _score_subset(root: Path, out: Path, experiment: Experiment, class_name: str, subset: str, folders: dict[str, Path], cache: Path) -> tuple[ClassScore, dict[str, ClassScore]]:
+    """Predict (or reuse) each member on a subset, average them, decide, write the event lists and score.
+
+    Returns the ensemble's score and, for an ensemble of several models, each member's.
+    """
+    from .data.layout import write_event_list
+
+    arch, tags = experiment.architecture, list(folders)
+    predictions, estimates = out / "predictions" / subset, out / "estimates" / subset
+    stem = f"{class_name}_{arch}" if arch == "fnn" else f"{class_name}_{arch}_" + "+".join(tags)
+    reference = mixture_set(root, subset, class_name).events()
+    member_probs = {}
+    for tag, folder in folders.items():
+        if arch == "fnn":
+            member_probs[tag] = predict_baseline_subset(folder, cache, predictions / f"{stem}.npz")
+        else:
+            member_probs[tag] = predict_subset([folder], cache, predictions / f"{class_name}_{arch}_{tag}.npz")
+    member_scores = {}
+    if len(tags) > 1:
+        probs = ensemble_predictions([member_probs[t] for t in tags])
+        key = config_hash([_prediction_key([f], cache) for f in folders.values()])
+        if _load_predictions(predictions / f"{stem}.npz", key) is None:
+            _save_predictions(predictions / f"{stem}.npz", key, probs)
+        for tag in tags:
+            events = _decide(member_probs[tag], class_name, experiment)
+            write_event_list(estimates / f"{class_name}_{arch}_{tag}.csv", events)
+            member_scores[tag] = score_class(class_name, reference, events, experiment.scoring)
+    else:
+        probs = member_probs[tags[0]]
+    events = _decide(probs, class_name, experiment)
+    write_event_list(estimates / f"{stem}.csv", events)
+    return score_class(class_name, reference, events, experiment.scoring), member_scores
 
 
 def _decide(probs: dict[str, np.ndarray], class_name: str, experiment: Experiment) -> list[MixtureEvent]:
