@@ -60,32 +60,10 @@ def _cmd_dcase2017(args) -> None:
     )
 
 
-def _experiment(args):
-    """The experiment of ``--schedule`` with the training options of the command line applied."""
-    import dataclasses
-
-    from .reproduce import experiment_for
-
-    experiment = experiment_for(args.schedule)
-    training = dataclasses.replace(experiment.training, strategy=args.strategy, mixed_precision=args.mixed_precision)
-    return dataclasses.replace(experiment, training=training)
-
-
 def _cmd_reproduce(args) -> None:
-    from .reproduce import run
+    from .reproduce import reproduce_from_args
 
-    experiment = _experiment(args)
-    if args.strategy != "default":
-        from .distribute import make_strategy
-
-        # Before TensorFlow runs anything: a multi-worker strategy configures the runtime once.
-        make_strategy(args.strategy)
-    result = run(_root(args.root), Path(args.out), experiment, classes=args.classes, workers=args.workers)
-    print((result.out / "results" / "table4.md").read_text(encoding="utf-8"))
-    for subset, scores in result.scores.items():
-        er, f1 = result.averages(subset)
-        detail = ", ".join(f"{c} ER {s.error_rate:.2f} F1 {100 * s.f_measure:.1f}%" for c, s in scores.items())
-        print(f"{subset}: class-averaged ER {er:.3f}, F1 {100 * f1:.1f}% ({detail})")
+    reproduce_from_args(args)
 
 
 def _cmd_detect(args) -> None:
@@ -101,6 +79,8 @@ def _cmd_detect(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .reproduce import add_reproduce_arguments
+
     parser = argparse.ArgumentParser(prog="rsed", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -131,19 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     dc.add_argument("--checksums", help="md5sum-style file replacing the published checksums")
     dc.set_defaults(func=_cmd_dcase2017)
 
-    rep = sub.add_parser("reproduce", help="features, training, detection, scoring and Table 4 on a data root")
-    rep.add_argument("--root", help="data root in the mixture layout (default: $RSED_DATA)")
-    rep.add_argument("--out", required=True, help="run folder (features, models, predictions, results)")
-    rep.add_argument("--classes", nargs="+", help="limit to these classes (default: every class in the data)")
-    rep.add_argument("--schedule", choices=["short", "paper"], default="paper")
-    rep.add_argument("--workers", type=int, help="feature extraction processes (default: every core)")
-    rep.add_argument(
-        "--strategy",
-        choices=["default", "mirrored", "multiworker"],
-        default="default",
-        help="train on one device, on every GPU of this host, or on the hosts in TF_CONFIG (docs/training.md)",
-    )
-    rep.add_argument("--mixed-precision", action="store_true", help="train in float16 on a GPU (ignored on the CPU)")
+    rep = sub.add_parser("reproduce", help="features, training, detection, scoring and Tables 2-4 on a data root")
+    add_reproduce_arguments(rep)
     rep.set_defaults(func=_cmd_reproduce)
 
     det = sub.add_parser("detect", help="detect events in recordings with trained detectors")

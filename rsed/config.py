@@ -169,6 +169,83 @@ class MiniDataConfig:
     classes: tuple[str, ...] = DCASE2017_CLASSES
 
 
+@dataclass(frozen=True)
+class BaselineFeatureConfig:
+    """Features of the DCASE 2017 challenge baseline (the paper's FNN row, NOTES section 5).
+
+    40 ms asymmetric Hamming window (1764 samples) zero-padded to n_fft 2048, 20 ms hop
+    (882 samples), magnitude spectrum, 40 Slaney mel bands over 0-22 050 Hz, natural log;
+    ``context`` neighbouring frames (centred, edge-padded) are stacked into one input vector.
+    """
+
+    sample_rate: int = 44100
+    n_fft: int = 2048
+    win_length: int = 1764
+    hop_length: int = 882
+    n_mels: int = 40
+    fmin: float = 0.0
+    fmax: float = 22050.0
+    power: float = 1.0
+    window: str = "hamming"
+    pad_mode: str = "reflect"
+    context: int = 5
+
+    @property
+    def frame_seconds(self) -> float:
+        """Seconds between consecutive frames (0.02 s)."""
+        return self.hop_length / self.sample_rate
+
+    @property
+    def input_dim(self) -> int:
+        """Length of one stacked input vector: ``n_mels * context`` (200)."""
+        return self.n_mels * self.context
+
+    def key(self) -> str:
+        """Hash naming the feature cache built with these parameters."""
+        return config_hash(["baseline", self])
+
+
+@dataclass(frozen=True)
+class BaselineModelConfig:
+    """The baseline MLP: two hidden ReLU layers of 50 units, dropout 0.2, one sigmoid output."""
+
+    hidden_units: tuple[int, ...] = (50, 50)
+    dropout: float = 0.2
+
+
+@dataclass(frozen=True)
+class BaselineTrainConfig:
+    """The baseline's training: Adam (lr 0.001), batch 256, binary cross-entropy, <= 200 epochs,
+    early stopping on validation frame accuracy (min delta 0.001, patience 10) after ``min_epochs``.
+    """
+
+    learning_rate: float = 1e-3
+    batch_size: int = 256
+    min_epochs: int = 100
+    max_epochs: int = 200
+    patience: int = 10
+    min_delta: float = 0.001
+    seed: int = 0
+    schedule: str = "paper"
+
+
+#: The baseline's short schedule (demo data): a few epochs, named as such in every output.
+SHORT_BASELINE_TRAIN = BaselineTrainConfig(min_epochs=3, max_epochs=12, patience=3, schedule="short")
+
+
+@dataclass(frozen=True)
+class BaselinePostprocessConfig:
+    """The baseline's decision: frame probability > ``threshold``, median filter of
+    ``median_seconds`` (27 frames of 20 ms), every contiguous active region is an event.
+
+    ``max_events`` keeps only the longest regions of a clip (None: all, as the baseline did).
+    """
+
+    threshold: float = 0.5
+    median_seconds: float = 0.54
+    max_events: int | None = None
+
+
 def as_dict(obj) -> dict:
     """``dataclasses.asdict`` that also accepts a plain mapping."""
     return dataclasses.asdict(obj) if dataclasses.is_dataclass(obj) else dict(obj)
@@ -186,6 +263,11 @@ __all__ = [
     "PostprocessConfig",
     "ScoringConfig",
     "MiniDataConfig",
+    "BaselineFeatureConfig",
+    "BaselineModelConfig",
+    "BaselineTrainConfig",
+    "SHORT_BASELINE_TRAIN",
+    "BaselinePostprocessConfig",
     "paper_postprocess",
     "config_hash",
     "from_dict",

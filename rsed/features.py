@@ -404,34 +404,34 @@ def _init_worker() -> None:
     threadpool_limits(1)
 
 
-def _extract_job(path: str, config: FeatureConfig):
+def _extract_job(path: str, config: FeatureConfig, extractor=None):
     """Worker task: ``(logmel, None)``, or ``(None, (error class, path, reason))`` for an RsedError.
 
     RsedError takes two arguments and does not survive pickling, so it is sent as parts.
     """
     try:
-        return extract_file(path, config), None
+        return (extractor or extract_file)(path, config), None
     except RsedError as exc:
         return None, (type(exc), None if exc.path is None else str(exc.path), exc.reason)
 
 
-def _extract_all(paths: list[Path], config: FeatureConfig, workers: int) -> Iterator[np.ndarray]:
-    """:func:`extract_file` of each path, yielded in the order given; in-process when ``workers`` is 1."""
+def _extract_all(paths: list[Path], config: FeatureConfig, workers: int, extractor=None) -> Iterator[np.ndarray]:
+    """``extractor`` (default :func:`extract_file`) of each path, yielded in the order given; in-process when ``workers`` is 1."""
     if workers <= 1:
         for path in paths:
-            yield extract_file(path, config)
+            yield (extractor or extract_file)(path, config)
         return
     # "spawn": workers start clean, never inheriting locks or threads (BLAS, TensorFlow) of the parent.
     context = multiprocessing.get_context("spawn")
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
     try:
         todo = iter(paths)
-        pending = collections.deque(pool.submit(_extract_job, str(p), config) for p in itertools.islice(todo, 2 * workers))
+        pending = collections.deque(pool.submit(_extract_job, str(p), config, extractor) for p in itertools.islice(todo, 2 * workers))
         while pending:
             features, error = pending.popleft().result()
             following = next(todo, None)
             if following is not None:
-                pending.append(pool.submit(_extract_job, str(following), config))
+                pending.append(pool.submit(_extract_job, str(following), config, extractor))
             if error is not None:
                 cls, err_path, reason = error
                 raise cls(err_path, reason)
@@ -453,6 +453,7 @@ def build_cache(
     *,
     workers: int | None = None,
     progress: bool = True,
+    extractor=None,
 ) -> Path:
     """Extract the log-mel features and frame labels of every mixture of a set into one HDF5 file.
 
@@ -468,6 +469,9 @@ def build_cache(
     cache_dir : folder of the cache (created if needed)
     workers : processes extracting features (default ``os.cpu_count()``); 1 runs in-process
     progress : show a tqdm bar when stderr is a terminal
+    extractor : ``f(path, config) -> [frames, bands]`` float32, a picklable module-level
+        function (default :func:`extract_file`); another feature type (the challenge
+        baseline's, :mod:`rsed.baseline`) brings its own with its own config class
     """
     path = cache_path(mixture_set, config, cache_dir)
     events = sorted(mixture_set.events(), key=lambda e: e.filename)
@@ -491,7 +495,7 @@ def build_cache(
         raise ValueError(f"workers must be at least 1, got {workers}")
     audio_paths = [mixture_set.audio_dir / e.filename for e in events]
     desc = f"features {mixture_set.subset}/{mixture_set.class_name}"
-    features = _extract_all(audio_paths, config, min(workers, max(1, len(events))))
+    features = _extract_all(audio_paths, config, min(workers, max(1, len(events))), extractor)
     remove_stale_parts(path)  # a killed build's temporary file
     with contextlib.closing(features), atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:

@@ -110,3 +110,46 @@ def build_cnn(
     )
     outputs = _dense_head(x, dense_units=dense_units, dropout=dropout)
     return keras.Model(inputs, outputs, name=name)
+
+
+def build_fnn(
+    *,
+    input_dim: int = 200,
+    hidden_units: tuple[int, ...] = (50, 50),
+    dropout: float = 0.2,
+    name: str = "fnn",
+) -> keras.Model:
+    """The DCASE 2017 challenge baseline MLP (the paper's "FNN" row, NOTES section 5).
+
+    ``(batch, input_dim)`` stacked log-mel frames (40 bands x 5 frames) -> Dense(50, ReLU)
+    -> Dropout 0.2 -> Dense(50, ReLU) -> Dropout 0.2 -> Dense(1, sigmoid) ``(batch, 1)``: the
+    event probability of the centre frame. Weights start uniform in [-0.05, 0.05] (the
+    baseline's Keras ``'uniform'`` initialiser).
+    """
+    inputs = keras.Input(shape=(input_dim,), name="stacked_logmel")
+    x = inputs
+    for i, units in enumerate(hidden_units, start=1):
+        init = keras.initializers.RandomUniform(-0.05, 0.05)
+        x = layers.Dense(units, activation="relu", kernel_initializer=init, name=f"hidden{i}")(x)  # (b, units)
+        x = layers.Dropout(dropout, name=f"hidden{i}_dropout")(x)
+    outputs = layers.Dense(1, activation="sigmoid", kernel_initializer=keras.initializers.RandomUniform(-0.05, 0.05), name="output")(x)  # (b, 1)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def describe(model: keras.Model) -> dict[str, int]:
+    """Layer counts of a built model (Table 3's N_c and N_r) and its parameter count.
+
+    Wrapped layers (StepDistributed) count as the layer they wrap; the output layer counts
+    as a dense layer.
+    """
+    counts = {"n_conv": 0, "n_recurrent": 0, "n_dense": 0}
+    for layer in model.layers:
+        inner = getattr(layer, "layer", layer) if isinstance(layer, layers.TimeDistributed) else layer
+        if isinstance(inner, (layers.Conv1D, layers.Conv2D)):
+            counts["n_conv"] += 1
+        elif isinstance(inner, layers.RNN):
+            counts["n_recurrent"] += 1
+        elif isinstance(inner, layers.Dense):
+            counts["n_dense"] += 1
+    counts["params"] = int(model.count_params())
+    return counts

@@ -1,9 +1,9 @@
-"""The CRNN's structure and, above all, the direction of its two backward LSTM layers."""
+"""The three builders' structures (CRNN, CNN, FNN) and, above all, the direction of the CRNN's backward LSTMs."""
 
 import numpy as np
 import pytest
 
-from rsed.models import build_cnn, build_crnn
+from rsed.models import build_cnn, build_crnn, build_fnn, describe
 
 SMALL = dict(frames_per_step=4, n_mels=16, conv_filters=4, spectral_filters=4, rnn_units=8, dense_units=8)
 
@@ -49,3 +49,30 @@ def test_cnn_has_no_recurrence_and_is_stepwise():
     x[:, 2] += 1.0
     changed = np.abs(model.predict_on_batch(x)[..., 0] - base)
     assert np.all(changed[:, [0, 1, 3]] == 0.0) and changed[0, 2] > 0
+
+
+def test_paper_sized_cnn_is_the_crnn_without_recurrence():
+    # Recorded in docs/models.md: the CRNN's convolutions and dense head, no LSTM.
+    cnn, crnn = build_cnn(timesteps=5), build_crnn(timesteps=5)
+    assert cnn.input_shape == crnn.input_shape == (None, 5, 8, 128, 1)
+    assert cnn.output_shape == (None, 5, 1)
+    assert describe(cnn) == {"n_conv": 2, "n_recurrent": 0, "n_dense": 2, "params": 531745}
+    assert describe(crnn) == {"n_conv": 2, "n_recurrent": 2, "n_dense": 2, "params": 2318625}
+    shared = {layer.name: layer.count_params() for layer in cnn.layers}
+    for layer in crnn.layers:  # every CNN layer has its CRNN twin with the same weights' shapes
+        if layer.name in shared and not layer.name.startswith("fc"):
+            assert layer.count_params() == shared[layer.name], layer.name
+
+
+def test_fnn_is_the_challenge_baseline_mlp():
+    model = build_fnn()
+    assert model.input_shape == (None, 200) and model.output_shape == (None, 1)
+    dense = [layer for layer in model.layers if layer.__class__.__name__ == "Dense"]
+    assert [(d.units, d.activation.__name__) for d in dense] == [(50, "relu"), (50, "relu"), (1, "sigmoid")]
+    assert [layer.rate for layer in model.layers if layer.__class__.__name__ == "Dropout"] == pytest.approx([0.2, 0.2])
+    assert describe(model) == {"n_conv": 0, "n_recurrent": 0, "n_dense": 3, "params": 200 * 50 + 50 + 50 * 50 + 50 + 50 + 1}
+    weights = dense[0].get_weights()[0]
+    assert np.abs(weights).max() <= 0.05 and weights.std() > 0.01  # uniform in [-0.05, 0.05], not zeros
+    x = np.random.default_rng(2).standard_normal((3, 200)).astype(np.float32)
+    p = model.predict_on_batch(x)
+    assert p.shape == (3, 1) and np.all((p > 0) & (p < 1))

@@ -2,7 +2,10 @@
 
 Tiny sizes (10 s mixtures, a narrow CRNN, two short epochs) so it runs in about a minute; it
 checks that every stage produces what the next one reads, that a second run retrains nothing,
-and that ``rsed detect`` agrees with the pipeline's own event list.
+and that ``rsed detect`` agrees with the pipeline's own event list. Then the other rows of
+Tables 2-4 (a single-tau row, an ensemble row, the CNN and the FNN) run into the same folder,
+sharing its models, and a rerun of every row retrains nothing; a different configuration is
+refused.
 """
 
 import dataclasses
@@ -14,15 +17,17 @@ import numpy as np
 import pytest
 
 from rsed.cli import main as cli_main
-from rsed.config import MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig
+from rsed.config import BaselineTrainConfig, MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig
 from rsed.data.layout import read_event_list
 from rsed.data.mini import generate_mini
 from rsed.data.mixing import synthesize
 from rsed.detector import load_detector
-from rsed.reproduce import Experiment, run
+from rsed.errors import RsedError
+from rsed.reproduce import Experiment, run, run_rows
 
 TINY_MODEL = ModelConfig(conv_filters=4, spectral_filters=4, rnn_units=8, dense_units=8)
 TINY_TRAIN = TrainConfig(min_epochs=1, max_epochs=2, patience=1, steps_per_epoch=3, batch_size=16, schedule="short")
+TINY_BASELINE = BaselineTrainConfig(min_epochs=1, max_epochs=2, patience=1, schedule="short")
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +41,7 @@ def data_root(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def experiment():
-    return Experiment(timesteps=(("glassbreak", (3,)), ("gunshot", (2, 3))), model=TINY_MODEL, training=TINY_TRAIN)
+    return Experiment(timesteps=(("glassbreak", (3,)), ("gunshot", (2, 3))), model=TINY_MODEL, training=TINY_TRAIN, baseline_training=TINY_BASELINE)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +55,7 @@ def test_run_writes_scores_tables_and_models(finished_run):
     assert result.classes == ["glassbreak", "gunshot"]
     scores = json.loads((out / "results" / "scores.json").read_text())
     for cls in result.classes:
-        s = scores["scores"]["devtest"][cls]
+        s = scores["rows"]["crnn"]["per_class"][cls]["scores"]["devtest"]
         assert s["n_files"] == 4 and s["n_reference"] == 2
         assert math.isclose(s["error_rate"], (s["substitutions"] + s["deletions"] + s["insertions"]) / s["n_reference"])
     table = (out / "results" / "table4.md").read_text()
@@ -105,3 +110,103 @@ def test_bad_input_is_reported_with_the_file(tmp_path, capsys):
     models.mkdir()
     assert cli_main(["detect", str(bad), "--models", str(models)]) == 2
     assert "models" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# The other rows of Tables 2-4 in the same run folder
+# --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def other_rows(finished_run, experiment):
+    """A Table 3 row and a Table 2 row reusing the CRNN's gunshot models, then a CNN and the FNN (gunshot only)."""
+    gun = (("gunshot", (2, 3)),)
+    return [
+        dataclasses.replace(experiment, name="CRNN gunshot t2", row="crnn_gunshot_t2", table="3", classes=("gunshot",), timesteps=(("gunshot", (2,)),)),
+        dataclasses.replace(experiment, name="CRNN gunshot ensemble", row="ensemble_gunshot", table="2", classes=("gunshot",), timesteps=gun),
+        dataclasses.replace(experiment, name="CNN", row="cnn", architecture="cnn", classes=("gunshot",), timesteps=(("gunshot", (2,)),)),
+        dataclasses.replace(experiment, name="FNN", row="fnn", architecture="fnn", classes=("gunshot",)),
+    ]
+
+
+@pytest.fixture(scope="module")
+def all_rows_run(finished_run, other_rows, data_root):
+    _, out = finished_run
+    return run_rows(data_root, out, other_rows, workers=1), out
+
+
+def test_rows_share_models_and_fill_tables_2_to_4(all_rows_run):
+    results, out = all_rows_run
+    records = {r["row"]: r for r in (json.loads(p.read_text()) for p in (out / "results" / "rows").glob("*.json"))}
+    assert set(records) == {"crnn", "crnn_gunshot_t2", "ensemble_gunshot", "cnn", "fnn"}
+    # The Table 2 and 3 rows trained nothing: they reused the CRNN row's detectors.
+    assert all(m["reused"] for row in ("crnn_gunshot_t2", "ensemble_gunshot") for m in records[row]["per_class"]["gunshot"]["members"].values())
+    assert not records["cnn"]["per_class"]["gunshot"]["members"]["t2"]["reused"]
+    assert (out / "models" / "cnn" / "gunshot_cnn_t2" / "model.keras").is_file()
+    assert (out / "models" / "fnn" / "gunshot_fnn" / "baseline.json").is_file()
+    # The ensemble row's score and the CRNN row's gunshot score are the same computation.
+    assert records["ensemble_gunshot"]["per_class"]["gunshot"]["scores"] == records["crnn"]["per_class"]["gunshot"]["scores"]
+    table2 = (out / "results" / "table2.md").read_text()
+    assert "| Gunshot | (t2 + t3)/2 | (t3 + t5)/2 | t2 |" in table2 and "| ensemble |" in table2
+    table4 = (out / "results" / "table4.md").read_text()
+    assert [line.split("|")[1].strip() for line in table4.splitlines() if line.startswith("| ") and "Model" not in line] == ["CRNN", "CNN", "FNN"]
+    assert "| N_r | 2 | 2 |" in (out / "results" / "table3.md").read_text()
+    record = json.loads((out / "results" / "run_record.json").read_text())
+    assert record["rows"]["cnn"]["models"]["gunshot/t2"]["structure"]["n_recurrent"] == 0
+
+
+def test_ensemble_file_is_the_mean_of_its_members(all_rows_run):
+    _, out = all_rows_run
+    pred = out / "predictions" / "devtest"
+    with np.load(pred / "gunshot_crnn_t2.npz") as a, np.load(pred / "gunshot_crnn_t3.npz") as b, np.load(pred / "gunshot_crnn_t2+t3.npz") as ens:
+        names = [n for n in ens.files if n != "__key__"]
+        assert names and sorted(names) == sorted(n for n in a.files if n != "__key__")
+        for n in names:
+            np.testing.assert_allclose(ens[n], (a[n] + b[n]) / 2)
+
+
+def test_fnn_row_frames_and_events(all_rows_run, experiment):
+    from rsed.baseline import baseline_events
+
+    _, out = all_rows_run
+    estimates = read_event_list(out / "estimates" / "devtest" / "gunshot_fnn.csv")
+    with np.load(out / "predictions" / "devtest" / "gunshot_fnn.npz") as data:
+        names = [n for n in data.files if n != "__key__"]
+        assert len(names) == 4 and all(data[n].shape == (1 + 441000 // 882,) for n in names)  # one probability per 20 ms frame
+        expected = sorted((n, round(a, 4)) for n in names for a, _ in baseline_events(data[n], 0.02, experiment.baseline_postprocess))
+    assert sorted((e.filename, e.onset) for e in estimates if e.has_event) == expected
+
+
+def test_detect_reads_only_the_crnn_detectors(all_rows_run):
+    from rsed.detect import load_detectors
+
+    _, out = all_rows_run
+    grouped = load_detectors(out / "models")
+    assert {c: sorted(s.timesteps for _, s in d) for c, d in grouped.items()} == {"glassbreak": [3], "gunshot": [2, 3]}
+    assert all(s.architecture == "crnn" for d in grouped.values() for _, s in d)
+
+
+def test_rerunning_every_row_retrains_nothing(all_rows_run, other_rows, experiment, data_root):
+    results, out = all_rows_run
+    models = sorted(p for p in (out / "models").rglob("*") if p.name in ("model.keras", "best.weights.h5"))
+    assert len(models) == 2 * 5  # three CRNNs, a CNN and the FNN
+    before = {p: p.stat().st_mtime_ns for p in models}
+    again = run_rows(data_root, out, [experiment, *other_rows], workers=1)
+    assert {p: p.stat().st_mtime_ns for p in models} == before
+    counts = lambda rs: [{sub: {c: (x.error_rate, x.deletions, x.insertions) for c, x in d.items()} for sub, d in r.scores.items()} for r in rs]
+    assert counts(again[1:]) == counts(results)  # the same predictions, so the same scores
+    records = [json.loads(p.read_text()) for p in (out / "results" / "rows").glob("*.json")]
+    assert all(m["reused"] for r in records for c in r["per_class"].values() for m in c["members"].values())
+
+
+def test_another_configuration_is_refused_and_nothing_changes(all_rows_run, experiment, data_root, capsys):
+    _, out = all_rows_run
+    results = out / "results"
+    before = {p: p.read_bytes() for p in results.rglob("*") if p.is_file()}
+    longer = dataclasses.replace(experiment, training=dataclasses.replace(TINY_TRAIN, max_epochs=3))
+    with pytest.raises(RsedError, match="another configuration.*max_epochs: 2 here, 3 now.*--overwrite"):
+        run(data_root, out, longer, workers=1)
+    assert cli_main(["reproduce", "--root", str(data_root), "--out", str(out), "--schedule", "short", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "another configuration" in err and "--overwrite" in err and "Traceback" not in err
+    assert {p: p.read_bytes() for p in results.rglob("*") if p.is_file()} == before

@@ -1,0 +1,19 @@
+"""Table 3 row: the CRNN for glassbreak with tau = 3 steps, trained (or reused) and scored alone.
+
+Usage: python experiments/table3_crnn_glassbreak_t3.py --root DATA --out RUN [--schedule short|paper] [--classes C ...]
+(the same as ``rsed reproduce --rows crnn_glassbreak_t3 ...``; rows share the models of the run folder RUN).
+"""
+
+import sys
+
+from rsed.reproduce import main_for_row
+
+ROW = "crnn_glassbreak_t3"
+
+
+def main(argv=None) -> int:
+    return main_for_row(ROW, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,186 @@
+"""The challenge baseline's Keras side: frame batches, training, the detector folder, prediction.
+
+A trained baseline lives in its own folder (``model.keras`` + ``baseline.json``), a format
+``rsed detect`` ignores, so a run's CRNN folders are never mixed with it. Features and
+decisions are in :mod:`rsed.baseline`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from .baseline import BaselineSpec, context_offsets, stack_context
+from .config import BaselineTrainConfig
+from .errors import CacheError
+from .fileio import atomic_path, write_json
+
+SPEC_FILE = "baseline.json"
+MODEL_FILE = "model.keras"
+
+
+class FrameBatches(keras.utils.PyDataset):
+    """Batches of stacked frames from many clips: ``x [B, context * M]`` float32, ``y [B, 1]`` float32.
+
+    Clips are stored once, edge-padded by context//2 frames on each side, and the context
+    windows are gathered per batch, so memory stays at one copy of the frames. With
+    ``shuffle`` every epoch visits every frame once in an order drawn from (seed, epoch).
+    """
+
+    def __init__(self, clips: list[tuple[np.ndarray, np.ndarray]], context: int, batch_size: int, *, shuffle: bool, seed: int = 0):
+        super().__init__(workers=1, use_multiprocessing=False)
+        if not clips:
+            raise ValueError("no clips to draw frames from")
+        offsets = context_offsets(context)
+        lo, hi = int(-offsets[0]), int(offsets[-1])
+        padded, centres, labels, start = [], [], [], 0
+        for frames, clip_labels in clips:
+            if frames.shape[0] != clip_labels.shape[0]:
+                raise ValueError(f"{clip_labels.shape[0]} labels for {frames.shape[0]} frames")
+            padded.append(np.pad(np.asarray(frames, np.float32), ((lo, hi), (0, 0)), mode="edge"))
+            centres.append(start + lo + np.arange(frames.shape[0]))
+            labels.append(np.asarray(clip_labels, np.float32))
+            start += frames.shape[0] + lo + hi
+        self.frames = np.concatenate(padded)  # (sum(T + context - 1), M)
+        self.centres = np.concatenate(centres)  # (N,) row of each frame in self.frames
+        self.labels = np.concatenate(labels)[:, None]  # (N, 1)
+        self.offsets = offsets
+        self.batch_size, self.shuffle, self.seed = int(batch_size), shuffle, seed
+        self.epoch = 0
+
+    def __len__(self):
+        return -(-len(self.centres) // self.batch_size)
+
+    def order(self) -> np.ndarray:
+        """Frame order of the current epoch."""
+        if not self.shuffle:
+            return np.arange(len(self.centres))
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.centres))
+
+    def __getitem__(self, index):
+        if getattr(self, "_order_epoch", None) != self.epoch:
+            self._order, self._order_epoch = self.order(), self.epoch
+        picks = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        rows = self.centres[picks][:, None] + self.offsets[None, :]  # (B, context)
+        return self.frames[rows].reshape(len(picks), -1), self.labels[picks]
+
+
+class _EpochTracker(keras.callbacks.Callback):
+    """Tells the batch source which epoch runs, so a resumed run draws the same order."""
+
+    def __init__(self, batches: FrameBatches):
+        super().__init__()
+        self.batches = batches
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.batches.epoch = epoch
+
+
+# --------------------------------------------------------------------------------------
+# Training
+# --------------------------------------------------------------------------------------
+
+
+def train_baseline(
+    model: keras.Model,
+    train: list[tuple[np.ndarray, np.ndarray]],
+    validation: list[tuple[np.ndarray, np.ndarray]],
+    context: int,
+    config: BaselineTrainConfig,
+    out_dir: str | Path,
+    *,
+    verbose: int | None = None,
+) -> keras.callbacks.History:
+    """Fit the baseline on normalised frames ``[(frames [T, M], labels [T]), ...]``; keep the best weights.
+
+    Writes ``train_log.csv``, ``best.weights.h5`` (highest validation frame accuracy) and
+    ``backup/`` (an interrupted run resumes from its last finished epoch) into ``out_dir``.
+    Early stopping watches the validation accuracy (improvement > ``min_delta``) and may
+    stop only after ``min_epochs`` epochs.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(config.seed)
+    batches = FrameBatches(train, context, config.batch_size, shuffle=True, seed=config.seed)
+    val_batches = FrameBatches(validation, context, 4096, shuffle=False)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        loss="binary_crossentropy",
+        metrics=[keras.metrics.BinaryAccuracy(name="binary_accuracy")],
+    )
+    best = out_dir / "best.weights.h5"
+    monitor = "val_binary_accuracy"
+    callbacks = [
+        _EpochTracker(batches),
+        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
+        keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", min_delta=config.min_delta, patience=config.patience, start_from_epoch=config.min_epochs),
+        keras.callbacks.CSVLogger(str(out_dir / "train_log.csv"), append=True),
+    ]
+    if verbose is None:
+        verbose = 1 if sys.stderr.isatty() else 2
+    history = model.fit(batches, epochs=config.max_epochs, validation_data=val_batches, callbacks=callbacks, verbose=verbose)
+    if best.exists():
+        model.load_weights(str(best))
+    return history
+
+
+# --------------------------------------------------------------------------------------
+# The detector folder and prediction
+# --------------------------------------------------------------------------------------
+
+
+def save_baseline(folder: str | Path, model: keras.Model, spec: BaselineSpec) -> Path:
+    """Write the model then its description; the description's presence marks the folder complete."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    with atomic_path(folder / MODEL_FILE) as tmp:
+        keras_tmp = tmp.with_suffix(".keras")
+        model.save(str(keras_tmp))
+        keras_tmp.replace(tmp)
+    write_json(folder / SPEC_FILE, spec.to_json())
+    return folder
+
+
+def is_complete_baseline(folder: str | Path) -> bool:
+    """True when ``folder`` holds a finished baseline."""
+    folder = Path(folder)
+    return (folder / SPEC_FILE).is_file() and (folder / MODEL_FILE).is_file()
+
+
+def load_baseline(folder: str | Path) -> tuple[keras.Model, BaselineSpec]:
+    """Load a baseline folder (Keras ``safe_mode=True``) with a clear error when it is unusable."""
+    folder = Path(folder)
+    path = folder / SPEC_FILE
+    if not path.is_file():
+        raise CacheError(folder, f"not a baseline folder (no {SPEC_FILE})")
+    try:
+        spec = BaselineSpec.from_json(json.loads(path.read_text(encoding="utf-8")), path)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CacheError(path, f"not valid JSON ({exc})") from None
+    try:
+        model = keras.saving.load_model(str(folder / MODEL_FILE), compile=False, safe_mode=True)
+    except (OSError, ValueError, TypeError) as exc:
+        raise CacheError(folder / MODEL_FILE, f"cannot load model ({exc})") from None
+    return model, spec
+
+
+def frame_probabilities(model: keras.Model, spec: BaselineSpec, logmel: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    """Event probability of every frame of a clip: ``logmel [T, n_mels] -> [T]`` float64."""
+    x = stack_context(spec.normalise(logmel), spec.features.context)
+    out = [np.asarray(model.predict_on_batch(x[i : i + batch_size]))[:, 0] for i in range(0, x.shape[0], batch_size)]
+    return np.concatenate(out).astype(np.float64)
+
+
+__all__ = [
+    "FrameBatches",
+    "train_baseline",
+    "save_baseline",
+    "load_baseline",
+    "is_complete_baseline",
+    "frame_probabilities",
+]
