@@ -140,8 +140,9 @@ def logmel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
     Same parameters as librosa's defaults for ``melspectrogram``: periodic Hann window,
     centred frames with zero padding (``pad_mode='constant'``), power spectrum, Slaney mel
-    filters, then ``10 log10(max(amin, S))``. Works in blocks of frames with a float32
-    real FFT on one thread and a banded mel product.
+    filters, then ``10 log10(max(amin, S))``. On one thread: for power 2 and a power-of-two
+    ``n_fft`` (the paper's features) the compiled many-frames-at-once path of
+    :mod:`rsed.melspec`; otherwise blocks of frames through scipy's float32 FFT.
 
     Parameters
     ----------
@@ -153,6 +154,28 @@ def logmel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     np.ndarray [shape=(1 + n // hop_length, n_mels)], float32, dB re 1.0
     """
     y = _check_signal(y)
+    from . import melspec
+
+    if melspec.supported(config.n_fft, config.power):
+        out = melspec.mel_power(
+            y,
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+            hop_length=config.hop_length,
+            n_mels=config.n_mels,
+            fmin=float(config.fmin),
+            fmax=float(config.fmax),
+        )
+    else:
+        out = _mel_power_scipy(y, config)
+    np.maximum(out, np.float32(config.amin), out=out)
+    np.log10(out, out=out)
+    out *= np.float32(10.0)
+    return out
+
+
+def _mel_power_scipy(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Mel power ``[frames, n_mels]`` float32 by blocks of frames through scipy's real FFT (any n_fft, power)."""
     n_fft, hop = config.n_fft, config.hop_length
     window = _hann(n_fft)
     bands = _mel_bands(config.sample_rate, n_fft, config.n_mels, float(config.fmin), float(config.fmax))
@@ -175,9 +198,6 @@ def logmel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
         mel = out[start:stop]  # (B, n_mels)
         for first, end, lo, hi, weights in bands:
             np.matmul(power[:, lo:hi], weights, out=mel[:, first:end])
-    np.maximum(out, np.float32(config.amin), out=out)
-    np.log10(out, out=out)
-    out *= np.float32(10.0)
     return out
 
 
