@@ -164,7 +164,7 @@ def test_lstm_cell_kernel_matches_float64_formula():
     h = np.empty((n, units), np.float32)
     a = z.astype(np.float64) + x
     sigmoid = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
-    i, f, o, g = sigmoid(a[:, :units]), sigmoid(a[:, units : 2 * units]), sigmoid(a[:, 2 * units : 3 * units]), np.tanh(a[:, 3 * units :])
+    i, f, g, o = sigmoid(a[:, :units]), sigmoid(a[:, units : 2 * units]), np.tanh(a[:, 2 * units : 3 * units]), sigmoid(a[:, 3 * units :])  # Keras' order
     c_ref = f * c + i * g
     h_ref = o * np.tanh(c_ref)
     _lstm_cell(z.reshape(-1), x.reshape(-1), c.reshape(-1), h.reshape(-1), units)
