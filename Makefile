@@ -32,5 +32,9 @@ demo: demo-data
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# Speed benchmarks (docs/benchmarks.md): each prints one line "NAME: ratio=X (target Y)".
+bench: $(STAMP)
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; PYTHONPATH=$(CURDIR) $(PY) $$script || exit 1; done
+
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -170,3 +170,14 @@ def test_lstm_cell_kernel_matches_float64_formula():
     _lstm_cell(z.reshape(-1), x.reshape(-1), c.reshape(-1), h.reshape(-1), units)
     assert np.abs(c - c_ref).max() < 2e-6
     assert np.abs(h - h_ref).max() < 2e-6
+
+
+def test_split_is_kept_per_model_and_follows_weight_changes():
+    """The split is made once per live model, yet reads the current weights at every call."""
+    model = _spread_weights(build_crnn(timesteps=3, rnn_units=8, **TINY), seed=8)
+    assert sliding_ensemble(model) is sliding_ensemble(model)
+    steps = _steps(11, seed=9)
+    before = predict_steps(model, steps)
+    _spread_weights(model, seed=9)  # e.g. training went on
+    after = _assert_same(model, steps)
+    assert np.abs(after - before).max() > 1e-3
