@@ -406,6 +406,15 @@ def read_cache(path: str | Path, config: FeatureConfig | None = None) -> list[Cl
     return list(iter_cache(path, config))
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow;
+    ``os.cpu_count()`` counts the whole machine)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _init_worker() -> None:
     """Pool initialiser: one BLAS thread per worker process, the pool supplies the parallelism."""
     try:
@@ -477,7 +486,8 @@ def build_cache(
     mixture_set : the mixtures of one class in one subset
     config : feature parameters; they and the set name the file (:func:`cache_path`)
     cache_dir : folder of the cache (created if needed)
-    workers : processes extracting features (default ``os.cpu_count()``); 1 runs in-process
+    workers : processes extracting features (default: every core this process may use,
+        :func:`available_cores`); 1 runs in-process
     progress : show a tqdm bar when stderr is a terminal
     """
     path = cache_path(mixture_set, config, cache_dir)
@@ -497,7 +507,7 @@ def build_cache(
     duplicates = sorted(name for name, count in collections.Counter(groups).items() if count > 1)
     if duplicates:
         raise DataError(mixture_set.event_list_path, f"several files share the name(s) {', '.join(duplicates)}")
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    workers = available_cores() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     audio_paths = [mixture_set.audio_dir / e.filename for e in events]
