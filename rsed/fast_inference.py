@@ -244,9 +244,15 @@ class SlidingEnsemble:
         self.tau = int(model.input_shape[1])
         layers = [layer for layer in model.layers if not isinstance(layer, keras.layers.InputLayer)]
         previous = model.inputs[0]
-        for layer in layers:  # a plain chain: each layer consumes the previous one's output
-            if layer.input is not previous:
+        for layer in layers:  # a plain chain: each layer consumes the previous one's output, once
+            try:
+                chained = layer.input is previous
+            except (AttributeError, ValueError):  # a layer called more than once
+                chained = False
+            if not chained:
                 raise UnsupportedModel(f"layer {layer.name!r} is not part of a single chain")
+            if layer.dtype_policy.compute_dtype != "float32":
+                raise UnsupportedModel(f"layer {layer.name!r} computes in {layer.dtype_policy.compute_dtype}")
             previous = layer.output
         self.recurrences: list[_Recurrence] = []
         groups: list[list] = [[]]  # per-step layers before, between and after the LSTMs
@@ -265,7 +271,8 @@ class SlidingEnsemble:
                 raise UnsupportedModel(f"layer {layer.name!r} ({type(layer).__name__}) is neither per-step nor an LSTM")
         if int(np.prod(model.output_shape[2:])) != 1:
             raise UnsupportedModel(f"expected one output per step, got output shape {model.output_shape}")
-        step_shapes = [tuple(model.input_shape[2:])] + [(rec.units,) for rec in self.recurrences]
+        self._step_shape = tuple(model.input_shape[2:])
+        step_shapes = [self._step_shape] + [(rec.units,) for rec in self.recurrences]
         following = [rec.layer for rec in self.recurrences] + [None]
         # segment i: the per-step layers after recurrence i (before the first one for i = 0),
         # projected by the next LSTM's input kernel
@@ -282,8 +289,9 @@ class SlidingEnsemble:
         if steps.ndim != 3 or steps.shape[0] == 0:
             raise ValueError(f"steps must be a non-empty [S, F, M] array, got shape {steps.shape}")
         tau = self.tau
+        steps = steps.reshape(steps.shape[0], *self._step_shape)  # [S, F, M] -> [S, F, M, 1], the model's step
         per_step = np.concatenate(
-            [self._run(0, steps[start : start + batch_size, ..., None]) for start in range(0, steps.shape[0], batch_size)]
+            [self._run(0, steps[start : start + batch_size]) for start in range(0, steps.shape[0], batch_size)]
         )  # (S, 4 units) projected embeddings, or (S, 1) predictions without recurrence
         if per_step.shape[0] < tau:
             per_step = np.concatenate([per_step, np.repeat(per_step[-1:], tau - per_step.shape[0], axis=0)])

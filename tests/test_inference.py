@@ -183,3 +183,15 @@ def test_split_is_kept_per_model_and_follows_weight_changes():
     _spread_weights(model, seed=9)  # e.g. training went on
     after = _assert_same(model, steps)
     assert np.abs(after - before).max() > 1e-3
+
+
+def test_model_with_a_shared_layer_is_not_split():
+    """A layer used twice breaks the single chain: direct path, same numbers."""
+    inputs = keras.Input(shape=(3, F, M, 1))
+    flat = StepDistributed(keras.layers.Flatten())(inputs)
+    dense = StepDistributed(keras.layers.Dense(F * M, activation="tanh"))
+    outputs = StepDistributed(keras.layers.Dense(1, activation="sigmoid"))(dense(dense(flat)))
+    model = _spread_weights(keras.Model(inputs, outputs), seed=6)
+    assert sliding_ensemble(model) is None
+    steps = _steps(7, seed=6)
+    np.testing.assert_array_equal(predict_steps(model, steps), predict_steps(model, steps, fast=False))
