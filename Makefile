@@ -51,5 +51,9 @@ reproduce: $(STAMP) $(if $(filter $(DEMO)/mini,$(ROOT)),demo-data)
 test: $(STAMP)
 	$(PY) -m pytest -q tests
 
+# Speed benchmarks (docs/benchmarks.md): each prints one line "NAME: ratio=X (target Y)".
+bench: $(STAMP)
+	@for script in benchmarks/bench_*.py; do echo "== $$script"; PYTHONPATH=$(CURDIR) $(PY) $$script || exit 1; done
+
 clean:
 	rm -rf $(DEMO) .pytest_cache

@@ -22,6 +22,7 @@ setup(
         "librosa>=0.10.2,<0.12",
         "numpy>=1.26,<2.5",
         "scipy>=1.11,<1.19",
+        "numba>=0.59,<0.70",
         "pandas>=2.0,<3.2",
         "dcase_util==0.2.20",
         "sed_eval==0.2.1",

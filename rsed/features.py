@@ -140,8 +140,9 @@ def logmel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
 
     Same parameters as librosa's defaults for ``melspectrogram``: periodic Hann window,
     centred frames with zero padding (``pad_mode='constant'``), power spectrum, Slaney mel
-    filters, then ``10 log10(max(amin, S))``. Works in blocks of frames with a float32
-    real FFT on one thread and a banded mel product.
+    filters, then ``10 log10(max(amin, S))``. On one thread: for power 2 and a power-of-two
+    ``n_fft`` (the paper's features) the compiled many-frames-at-once path of
+    :mod:`rsed.melspec`; otherwise blocks of frames through scipy's float32 FFT.
 
     Parameters
     ----------
@@ -153,6 +154,28 @@ def logmel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     np.ndarray [shape=(1 + n // hop_length, n_mels)], float32, dB re 1.0
     """
     y = _check_signal(y)
+    from . import melspec
+
+    if melspec.supported(config.n_fft, config.power):
+        out = melspec.mel_power(
+            y,
+            sample_rate=config.sample_rate,
+            n_fft=config.n_fft,
+            hop_length=config.hop_length,
+            n_mels=config.n_mels,
+            fmin=float(config.fmin),
+            fmax=float(config.fmax),
+        )
+    else:
+        out = _mel_power_scipy(y, config)
+    np.maximum(out, np.float32(config.amin), out=out)
+    np.log10(out, out=out)
+    out *= np.float32(10.0)
+    return out
+
+
+def _mel_power_scipy(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """Mel power ``[frames, n_mels]`` float32 by blocks of frames through scipy's real FFT (any n_fft, power)."""
     n_fft, hop = config.n_fft, config.hop_length
     window = _hann(n_fft)
     bands = _mel_bands(config.sample_rate, n_fft, config.n_mels, float(config.fmin), float(config.fmax))
@@ -175,9 +198,6 @@ def logmel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
         mel = out[start:stop]  # (B, n_mels)
         for first, end, lo, hi, weights in bands:
             np.matmul(power[:, lo:hi], weights, out=mel[:, first:end])
-    np.maximum(out, np.float32(config.amin), out=out)
-    np.log10(out, out=out)
-    out *= np.float32(10.0)
     return out
 
 
@@ -395,6 +415,15 @@ def read_cache(path: str | Path, config: FeatureConfig | None = None) -> list[Cl
     return list(iter_cache(path, config))
 
 
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which containers and taskset narrow;
+    ``os.cpu_count()`` counts the whole machine)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
 def _init_worker() -> None:
     """Pool initialiser: one BLAS thread per worker process, the pool supplies the parallelism."""
     try:
@@ -467,7 +496,8 @@ def build_cache(
     mixture_set : the mixtures of one class in one subset
     config : feature parameters; they and the set name the file (:func:`cache_path`)
     cache_dir : folder of the cache (created if needed)
-    workers : processes extracting features (default ``os.cpu_count()``); 1 runs in-process
+    workers : processes extracting features (default: every core this process may use,
+        :func:`available_cores`); 1 runs in-process
     progress : show a tqdm bar when stderr is a terminal
     extractor : ``f(path, config) -> [frames, bands]`` float32, a picklable module-level
         function (default :func:`extract_file`); another feature type (the challenge
@@ -490,7 +520,7 @@ def build_cache(
     duplicates = sorted(name for name, count in collections.Counter(groups).items() if count > 1)
     if duplicates:
         raise DataError(mixture_set.event_list_path, f"several files share the name(s) {', '.join(duplicates)}")
-    workers = (os.cpu_count() or 1) if workers is None else int(workers)
+    workers = available_cores() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
     audio_paths = [mixture_set.audio_dir / e.filename for e in events]

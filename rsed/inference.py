@@ -6,6 +6,7 @@ import keras
 import numpy as np
 
 from .detector import DetectorSpec
+from .fast_inference import sliding_ensemble
 from .features import to_steps
 from .postprocessing import ensemble_average, sliding_average
 from .windows import sliding_windows
@@ -20,13 +21,19 @@ def predict_windows(model: keras.Model, windows: np.ndarray, batch_size: int = 5
     return np.concatenate(out, axis=0)
 
 
-def predict_steps(model: keras.Model, steps: np.ndarray, batch_size: int = 512) -> np.ndarray:
+def predict_steps(model: keras.Model, steps: np.ndarray, batch_size: int = 512, *, fast: bool = True) -> np.ndarray:
     """Sliding ensemble of one model over one clip: ``steps [S, F, M] -> probs [S]``.
 
     Every window of tau steps with hop one is predicted and the overlapping predictions of
-    each step are averaged (the direct computation: each step's embedding is recomputed
-    tau times).
+    each step are averaged. ``fast=True`` computes each step's convolutional embedding once
+    and only the recurrences per window (:mod:`rsed.fast_inference`; same numbers within
+    float32 rounding), falling back to the direct computation for a model it cannot split;
+    ``fast=False`` is the direct computation, each step's embedding recomputed tau times.
     """
+    if fast:
+        ensemble = sliding_ensemble(model)
+        if ensemble is not None:
+            return ensemble(steps, batch_size)
     tau = int(model.input_shape[1])
     windows = sliding_windows(steps, tau)
     return sliding_average(predict_windows(model, windows, batch_size), steps.shape[0])

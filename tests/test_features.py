@@ -380,3 +380,18 @@ def test_stats_round_trip_and_errors(tmp_path):
     path.write_text("{not json")
     with pytest.raises(CacheError, match="unreadable"):
         load_stats(path)
+
+
+def test_build_cache_uses_every_available_core_by_default(mixtures, tmp_path, monkeypatch):
+    """workers=None extracts with one process per core this process may use."""
+    assert features.available_cores() == len(os.sched_getaffinity(0))
+    seen = []
+    real = features._extract_all
+
+    def spy(paths, config, workers):
+        seen.append(workers)
+        return real(paths, config, 1)  # no pool in the test itself
+
+    monkeypatch.setattr(features, "_extract_all", spy)
+    build_cache(mixtures, CONFIG, tmp_path / "cache", progress=False)
+    assert seen == [min(features.available_cores(), len(FILES))]
