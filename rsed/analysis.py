@@ -333,6 +333,25 @@ def breakdown(outcomes: pd.DataFrame, by: str) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["class", by])
 
 
+def check_scores(run: Run, outcomes: pd.DataFrame) -> str:
+    """Check that the per-class scores recomputed from ``outcomes`` are the run's recorded ones.
+
+    Returns a one-line confirmation; raises DataError naming ``results/scores.json`` and the
+    first difference otherwise (counts exactly, ER and F1 to 1e-9, NaN equal to NaN).
+    """
+    subset = str(outcomes["subset"].iloc[0])
+    ours, recorded = class_scores(outcomes), recorded_scores(run, subset)
+    where = run.folder / "results" / "scores.json"
+    if sorted(ours.index) != sorted(recorded.index):
+        raise DataError(where, f"classes differ: recomputed {sorted(ours.index)}, recorded {sorted(recorded.index)}")
+    for class_name in recorded.index:
+        for column in recorded.columns:
+            a, b = float(ours.loc[class_name, column]), float(recorded.loc[class_name, column])
+            if not (math.isclose(a, b, rel_tol=0, abs_tol=1e-9) or (math.isnan(a) and math.isnan(b))):
+                raise DataError(where, f"{subset}/{class_name} {column}: recomputed {a}, recorded {b}")
+    return f"per-class scores agree with results/scores.json ({subset}: {', '.join(recorded.index)})"
+
+
 def onset_errors(outcomes: pd.DataFrame) -> pd.Series:
     """Estimated minus reference onset (s) of every file with both (hits and mislocated events)."""
     return outcomes["onset_error"].dropna()

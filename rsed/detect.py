@@ -286,6 +286,7 @@ def decide(result: FileProbabilities, ensembles: dict[str, Ensemble], segment_se
 
     ``segment_seconds`` None applies the paper's rule to the whole file (at most one event);
     otherwise each consecutive segment of that length (in whole steps) may hold one event.
+    Offsets are clipped to the recording's duration.
     """
     name = str(result.path) if name is None else name
     rows = []
@@ -302,8 +303,9 @@ def decide(result: FileProbabilities, ensembles: dict[str, Ensemble], segment_se
         found = []
         for start in range(0, probs.size, span):
             det = detect_event(probs[start : start + span], step, ensemble.postprocess)
-            if det is not None:
-                found.append(DetectionRow(name, class_name, det.onset + start * step, det.offset + start * step, det.peak_probability, **common))
+            if det is not None:  # the last step may end a fraction of a frame after the recording
+                offset = min(det.offset + start * step, result.duration)
+                found.append(DetectionRow(name, class_name, det.onset + start * step, offset, det.peak_probability, **common))
         rows.extend(found or [DetectionRow(name, class_name, None, None, float(np.max(probs)), **common)])
     return rows
 
