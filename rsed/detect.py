@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -335,12 +336,11 @@ def dcase_lines(rows: list[DetectionRow]) -> list[str]:
 
 
 def plot_path(target: str | Path, audio: Path, several: bool) -> Path:
-    """Where ``--plot target`` puts the figure of ``audio``: ``target`` itself for one file that is not a
-    folder, else ``target/<audio stem>.png`` (the folder is created)."""
-    target = Path(target)
-    if several or target.is_dir():
-        return target / f"{audio.stem}.png"
-    return target
+    """Where ``--plot target`` puts the figure of ``audio``: ``target`` itself for one file, unless
+    ``target`` is a folder (existing, or written with a trailing slash) or there are several
+    files; then ``target/<audio stem>.png`` (the folder is created)."""
+    folder = several or Path(target).is_dir() or str(target).endswith(("/", os.sep))
+    return Path(target) / f"{Path(audio).stem}.png" if folder else Path(target)
 
 
 def plot_file(result: FileProbabilities, rows: list[DetectionRow], ensembles: dict[str, Ensemble], path: str | Path) -> Path:

@@ -25,8 +25,8 @@ SPECTROGRAM_INCHES = 2.5
 #: Title and axis-label margins, inches.
 MARGIN_INCHES = 0.5
 
-REFERENCE_STYLE = {"color": "tab:green", "linestyle": "--", "linewidth": 1.6}
-DETECTED_STYLE = {"color": "tab:red", "linestyle": "-", "linewidth": 1.6}
+REFERENCE_STYLE = {"color": "tab:green", "linestyle": "--", "linewidth": 1.6, "zorder": 4}  # on top: dashes show a detection beneath
+DETECTED_STYLE = {"color": "tab:red", "linestyle": "-", "linewidth": 1.6, "zorder": 3}
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ def detection_figure(panels: list[Panel], step_seconds: float, logmel: np.ndarra
             ax.axvline(onset, **DETECTED_STYLE, label=f"detected onset {onset:.2f} s" if i == 0 else None)
         ax.set_ylim(-0.02, 1.02)
         ax.set_ylabel(f"p({panel.label})")
-        ax.legend(loc="upper right", fontsize=7, framealpha=0.85)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.005, 1.0), fontsize=7, frameon=False)
     spec = axes[-1]
     spec.imshow(
         logmel.T,
@@ -111,7 +111,7 @@ def detection_figure(panels: list[Panel], step_seconds: float, logmel: np.ndarra
     spec.set_xlim(0.0, duration)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.subplots_adjust(left=0.07, right=0.98, top=1 - 0.35 / fig.get_figheight(), bottom=0.45 / fig.get_figheight(), hspace=0.12)
+    fig.subplots_adjust(left=0.07, right=0.82, top=1 - 0.35 / fig.get_figheight(), bottom=0.45 / fig.get_figheight(), hspace=0.12)
     return fig
 
 

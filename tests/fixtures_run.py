@@ -29,7 +29,8 @@ def tiny_run(base: Path) -> tuple[Path, Path]:
     root, out = base / "tiny_mini", base / "tiny_run"
     if (out / "results" / "scores.json").is_file():
         return root, out
-    generate_mini(root, MiniDataConfig(events_per_class_per_split=3, bgs_per_scene_per_split=1, background_seconds=CLIP_SECONDS), progress=False)
+    mini = MiniDataConfig(events_per_class_per_split=3, bgs_per_scene_per_split=1, background_seconds=CLIP_SECONDS, classes=tuple(CLASSES))
+    generate_mini(root, mini, progress=False)
     for subset, split, n, seed in (("train", "devtrain", 6, 4242), ("devtrain", "devtrain", 4, 42), ("devtest", "devtest", 8, 42)):
         config = MixtureConfig(seed=seed, mixtures_per_class=n, length_seconds=CLIP_SECONDS)
         synthesize(root, subset, split, config, classes=CLASSES, progress=False)
