@@ -5,10 +5,10 @@ Which detectors form a class's ensemble (docs/analysis.md):
 1. ``models`` is one detector folder, or a folder of detector folders (a run's ``models/``).
 2. Per class, one architecture: ``architecture`` when given, else ``crnn`` when the class has a
    CRNN detector, else the only architecture it has (several and no CRNN: an error).
-3. The members: ``timesteps`` when given; else, for a run's ``models/``, the ensemble the run
-   recorded in ``results/scores.json`` (the Table 2 ensemble of the paper schedule, one
-   timestep for the short one); else every detector of that class and architecture, which
-   must share their feature and training settings.
+3. The members: ``timesteps`` when given; else, for a class a run scored, the ensemble its
+   ``results/scores.json`` records (the Table 2 ensemble of the paper schedule, one timestep
+   for the short one); else every detector of that class and architecture, which must share
+   their feature and training settings.
 
 The thresholds are the paper's (t1 per class, t2 = 0.5), as the run applied them.
 Any audio libsndfile reads (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1) at any rate and with any
@@ -133,35 +133,35 @@ def _detector_folders(models: Path) -> list[Path]:
 
 
 def recorded_ensembles(models: Path) -> dict[tuple[str, str], tuple[int, ...]]:
-    """``{(architecture, class): timesteps}`` that the run owning ``models`` scored, from its ``results/scores.json``.
+    """``{(architecture, class): timesteps}`` of the ensembles the run owning ``models`` scored.
 
-    Empty when ``models`` is not a run's ``models/`` folder or the run recorded nothing usable.
-    A class the experiment does not list uses its ``default_timesteps`` (looked up on demand
-    under the key ``(architecture, None)``). Experiments recorded under ``experiment`` (one)
-    or ``experiments`` (a list or a mapping) are read; ensembles that disagree are dropped.
+    Read from the run's ``results/scores.json``: the classes it scored, and for each the timesteps
+    its experiment lists (or the experiment's ``default_timesteps``). Experiments recorded under
+    ``experiment`` (one) or ``experiments`` (a list or a mapping) are read; records that disagree
+    are dropped. Empty when ``models`` is not a run's ``models/`` folder or nothing usable is recorded.
     """
     path = Path(models).parent / "results" / "scores.json"
     if Path(models).name != "models" or not path.is_file():
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        scored = {str(c) for per_class in data.get("scores", {}).values() for c in per_class}
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
         return {}
-    experiments = []
-    if isinstance(data.get("experiment"), dict):
-        experiments.append(data["experiment"])
+    experiments = [data["experiment"]] if isinstance(data.get("experiment"), dict) else []
     more = data.get("experiments")
     experiments.extend(more.values() if isinstance(more, dict) else more if isinstance(more, list) else [])
-    found: dict = {}
+    found: dict[tuple[str, str], tuple[int, ...]] = {}
     conflicting = set()
     for exp in experiments:
         try:
             arch = str(exp["architecture"])
-            entries = [(str(c), tuple(int(t) for t in taus)) for c, taus in exp.get("timesteps", [])]
-            entries.append((None, tuple(int(t) for t in exp.get("default_timesteps", []))))
+            table = {str(c): tuple(int(t) for t in taus) for c, taus in exp.get("timesteps", [])}
+            default = tuple(int(t) for t in exp.get("default_timesteps", []))
         except (KeyError, TypeError, ValueError):
             continue
-        for class_name, taus in entries:
+        for class_name in scored:
+            taus = table.get(class_name, default)
             key = (arch, class_name)
             if key in found and found[key] != taus:
                 conflicting.add(key)
@@ -200,7 +200,7 @@ def choose_ensembles(
         else:
             raise CacheError(models, f"holds {', '.join(archs)} detectors for {class_name}; choose one with --architecture")
         entries = sorted((e for e in entries if e[1].architecture == arch), key=lambda e: (e[1].timesteps, str(e[0])))
-        wanted = timesteps or recorded.get((arch, class_name)) or recorded.get((arch, None))
+        wanted = timesteps or recorded.get((arch, class_name))
         available = sorted({spec.timesteps for _, spec in entries})
         if wanted:
             missing = sorted(set(wanted) - set(available))
