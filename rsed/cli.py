@@ -67,15 +67,37 @@ def _cmd_reproduce(args) -> None:
 
 
 def _cmd_detect(args) -> None:
-    from .detect import detect_files, load_detectors
+    from .detect import dcase_lines, decide, file_probabilities, load_detectors, plot_file, plot_path, progress
 
-    detectors = load_detectors(Path(args.models), classes=args.classes)
-    rows = detect_files([Path(f) for f in args.files], detectors)
+    if args.segment_seconds is not None and not args.segment_seconds > 0:
+        raise RsedError(None, f"--segment-seconds must be positive, got {args.segment_seconds}")
+    files = [Path(f) for f in args.files]
+    several = len(files) > 1
+    if args.plot and several:
+        stems = [f.stem for f in files]
+        clashes = sorted({s for s in stems if stems.count(s) > 1})
+        if clashes:
+            raise RsedError(Path(args.plot), f"several inputs are named {', '.join(clashes)}; their plots would overwrite each other")
+    ensembles = load_detectors(Path(args.models), classes=args.classes, architecture=args.architecture, timesteps=args.timesteps)
+    rows, failed = [], []
+    for path in progress(files, len(files), "detecting"):
+        try:
+            result = file_probabilities(path, ensembles)
+        except RsedError as exc:
+            print(f"rsed: error: {exc}", file=sys.stderr)
+            failed.append(path)
+            continue
+        found = decide(result, ensembles, args.segment_seconds, name=str(path))
+        rows.extend(found)
+        if args.plot:
+            plot_file(result, found, ensembles, plot_path(args.plot, path, several))
     if args.json:
         print(json.dumps([r.to_json() for r in rows], indent=2))
-        return
-    for r in rows:
-        print(r.dcase_line())
+    else:
+        for line in dcase_lines(rows):
+            print(line)
+    if failed:
+        raise RsedError(None, f"{len(failed)} of {len(files)} file(s) could not be processed (see above)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -115,10 +137,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_reproduce_arguments(rep)
     rep.set_defaults(func=_cmd_reproduce)
 
-    det = sub.add_parser("detect", help="detect events in recordings with trained detectors")
-    det.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, ...)")
+    det = sub.add_parser("detect", help="detect events in recordings with trained detectors (docs/analysis.md)")
+    det.add_argument("files", nargs="+", help="audio files (WAV, FLAC, OGG, ...; any rate, any channels, any length)")
     det.add_argument("--models", required=True, help="a run's models folder, or one detector folder")
     det.add_argument("--classes", nargs="+", help="only these classes")
+    det.add_argument("--architecture", help="which architecture's detectors (default: crnn, or the only one there is)")
+    det.add_argument("--timesteps", type=int, nargs="+", help="ensemble members by timesteps (default: the ensemble the run scored)")
+    det.add_argument("--segment-seconds", type=float, help="one decision per segment of this length (default: one per file, as the paper)")
+    det.add_argument("--plot", help="write the Figure 4 picture: a PNG path for one file, a folder for several")
     det.add_argument("--json", action="store_true", help="print JSON instead of DCASE lines")
     det.set_defaults(func=_cmd_detect)
     return parser

@@ -1,27 +1,83 @@
-"""Detection on any recording with trained detector folders (the ``rsed detect`` command)."""
+"""Detection on any recording with trained detector folders (the ``rsed detect`` command).
+
+Which detectors form a class's ensemble (docs/analysis.md):
+
+1. ``models`` is one detector folder, or a folder of detector folders (a run's ``models/``).
+2. Per class, one architecture: ``architecture`` when given, else ``crnn`` when the class has a
+   CRNN detector, else the only architecture it has (several and no CRNN: an error).
+3. The members: ``timesteps`` when given; else, for a class a run scored, the ensemble its
+   ``results/scores.json`` records (the Table 2 ensemble of the paper schedule, one timestep
+   for the short one); else every detector of that class and architecture, which must share
+   their feature and training settings.
+
+The thresholds are the paper's (t1 per class, t2 = 0.5), as the run applied them.
+Any audio libsndfile reads (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1) at any rate and with any
+number of channels is resampled to the detectors' rate and down-mixed by averaging the
+channels; the whole file is one probability sequence, whatever its length.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .config import paper_postprocess
-from .detector import is_complete, load_detector
-from .errors import CacheError
+from .config import FeatureConfig, PostprocessConfig, paper_postprocess
+from .detector import DetectorSpec, is_complete, load_spec
+from .errors import AudioError, CacheError, RsedError
 from .postprocessing import detect_event
+
+#: Architecture used when a class has detectors of several architectures and none is asked for.
+DEFAULT_ARCHITECTURE = "crnn"
+
+
+@dataclass(frozen=True)
+class Ensemble:
+    """The detectors of one class whose per-step probabilities are averaged (Table 2), and its thresholds."""
+
+    class_name: str
+    architecture: str
+    folders: tuple[Path, ...]
+    specs: tuple[DetectorSpec, ...]
+    postprocess: PostprocessConfig
+    models: tuple = field(default=(), compare=False, repr=False)
+
+    @property
+    def timesteps(self) -> tuple[int, ...]:
+        return tuple(s.timesteps for s in self.specs)
+
+    @property
+    def features(self) -> FeatureConfig:
+        return self.specs[0].features
+
+    @property
+    def members(self) -> list[tuple]:
+        """``[(keras model, spec), ...]`` as :func:`rsed.inference.clip_probabilities` takes them."""
+        return list(zip(self.models, self.specs))
+
+    def describe(self) -> str:
+        taus = "+".join(f"t{t}" for t in self.timesteps)
+        return f"{self.class_name}: {self.architecture} {taus} (t1 {self.postprocess.presence_threshold:g}, t2 {self.postprocess.onset_threshold:g})"
 
 
 @dataclass(frozen=True)
 class DetectionRow:
-    """The outcome for one file and class: an event (onset/offset in seconds) or none."""
+    """One detected event of a file and class (onset/offset in seconds), or none (onset None)."""
 
     file: str
     class_name: str
     onset: float | None
     offset: float | None
     peak_probability: float
+    architecture: str = ""
+    timesteps: tuple[int, ...] = ()
+    presence_threshold: float = math.nan
+    onset_threshold: float = math.nan
 
     def dcase_line(self) -> str:
         """``file\\tonset\\toffset\\tlabel``, or the file alone when nothing was detected."""
@@ -30,41 +86,281 @@ class DetectionRow:
         return f"{self.file}\t{self.onset:.3f}\t{self.offset:.3f}\t{self.class_name}"
 
     def to_json(self) -> dict:
-        return {"file": self.file, "event_label": self.class_name if self.onset is not None else None,
-                "onset": self.onset, "offset": self.offset, "class": self.class_name,
-                "peak_probability": round(self.peak_probability, 4)}
+        return {
+            "file": self.file,
+            "event_label": self.class_name if self.onset is not None else None,
+            "onset": None if self.onset is None else round(self.onset, 4),
+            "offset": None if self.offset is None else round(self.offset, 4),
+            "class": self.class_name,
+            "peak_probability": round(self.peak_probability, 4),
+            "architecture": self.architecture,
+            "timesteps": list(self.timesteps),
+            "t1": self.presence_threshold,
+            "t2": self.onset_threshold,
+        }
 
 
-def load_detectors(models: Path, classes: list[str] | None = None) -> dict[str, list]:
-    """Every complete detector folder under ``models`` (or ``models`` itself), grouped by class."""
-    folders = [models] if is_complete(models) else sorted(p for p in Path(models).glob("*") if is_complete(p))
+@dataclass(frozen=True)
+class FileProbabilities:
+    """A recording's per-step probabilities for every class and its log-mel (for plots).
+
+    ``probabilities[class] [S]``, ``logmel [T, n_mels]`` dB of the first ensemble's features,
+    ``duration`` in seconds at the detectors' sample rate.
+    """
+
+    path: Path
+    duration: float
+    logmel: np.ndarray
+    features: FeatureConfig
+    probabilities: dict[str, np.ndarray]
+
+
+# ----------------------------------------------------------------------------------------
+# Choosing the detectors
+# ----------------------------------------------------------------------------------------
+
+
+def _detector_folders(models: Path) -> list[Path]:
+    models = Path(models)
+    if not models.is_dir():
+        raise CacheError(models, "models folder not found" if not models.exists() else "not a folder")
+    if is_complete(models):
+        return [models]
+    folders = sorted(p for p in models.iterdir() if p.is_dir() and is_complete(p))
     if not folders:
         raise CacheError(models, "holds no trained detector (expected folders with model.keras and detector.json)")
-    grouped: dict[str, list] = {}
-    for folder in folders:
-        model, spec = load_detector(folder)
-        if classes and spec.class_name not in classes:
+    return folders
+
+
+def recorded_ensembles(models: Path) -> dict[tuple[str, str], tuple[int, ...]]:
+    """``{(architecture, class): timesteps}`` of the ensembles the run owning ``models`` scored.
+
+    Read from the run's ``results/scores.json``: the classes it scored, and for each the timesteps
+    its experiment lists (or the experiment's ``default_timesteps``). Experiments recorded under
+    ``experiment`` (one) or ``experiments`` (a list or a mapping) are read; records that disagree
+    are dropped. Empty when ``models`` is not a run's ``models/`` folder or nothing usable is recorded.
+    """
+    path = Path(models).parent / "results" / "scores.json"
+    if Path(models).name != "models" or not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        scored = {str(c) for per_class in data.get("scores", {}).values() for c in per_class}
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+        return {}
+    experiments = [data["experiment"]] if isinstance(data.get("experiment"), dict) else []
+    more = data.get("experiments")
+    experiments.extend(more.values() if isinstance(more, dict) else more if isinstance(more, list) else [])
+    found: dict[tuple[str, str], tuple[int, ...]] = {}
+    conflicting = set()
+    for exp in experiments:
+        try:
+            arch = str(exp["architecture"])
+            table = {str(c): tuple(int(t) for t in taus) for c, taus in exp.get("timesteps", [])}
+            default = tuple(int(t) for t in exp.get("default_timesteps", []))
+        except (KeyError, TypeError, ValueError):
             continue
-        grouped.setdefault(spec.class_name, []).append((model, spec))
-    if not grouped:
-        raise CacheError(models, f"holds no detector for class(es) {', '.join(classes or [])}")
-    return grouped
+        for class_name in scored:
+            taus = table.get(class_name, default)
+            key = (arch, class_name)
+            if key in found and found[key] != taus:
+                conflicting.add(key)
+            found.setdefault(key, taus)
+    return {k: v for k, v in found.items() if k not in conflicting and v}
 
 
-def detect_files(files: list[Path], detectors: dict[str, list]) -> list[DetectionRow]:
-    """Apply each class's timestep ensemble to each file; one row per (file, class)."""
-    from .features import extract_file
+def choose_ensembles(
+    models: str | Path,
+    classes: list[str] | None = None,
+    *,
+    architecture: str | None = None,
+    timesteps: list[int] | None = None,
+) -> dict[str, tuple[str, list[tuple[Path, DetectorSpec]]]]:
+    """``{class: (architecture, [(folder, spec), ...])}`` by the rules of the module docstring; no model is loaded."""
+    models = Path(models)
+    specs = [(folder, load_spec(folder)) for folder in _detector_folders(models)]
+    by_class: dict[str, list[tuple[Path, DetectorSpec]]] = {}
+    for folder, spec in specs:
+        by_class.setdefault(spec.class_name, []).append((folder, spec))
+    if classes:
+        missing = sorted(set(classes) - set(by_class))
+        if missing:
+            raise CacheError(models, f"holds no detector for class(es) {', '.join(missing)}; it has {', '.join(sorted(by_class))}")
+        by_class = {c: by_class[c] for c in classes}
+    recorded = recorded_ensembles(models) if timesteps is None else {}
+    chosen = {}
+    for class_name, entries in sorted(by_class.items()):
+        archs = sorted({spec.architecture for _, spec in entries})
+        if architecture is not None:
+            if architecture not in archs:
+                raise CacheError(models, f"holds no {architecture} detector for {class_name}; it has {', '.join(archs)}")
+            arch = architecture
+        elif DEFAULT_ARCHITECTURE in archs or len(archs) == 1:
+            arch = DEFAULT_ARCHITECTURE if DEFAULT_ARCHITECTURE in archs else archs[0]
+        else:
+            raise CacheError(models, f"holds {', '.join(archs)} detectors for {class_name}; choose one with --architecture")
+        entries = sorted((e for e in entries if e[1].architecture == arch), key=lambda e: (e[1].timesteps, str(e[0])))
+        wanted = timesteps or recorded.get((arch, class_name))
+        available = sorted({spec.timesteps for _, spec in entries})
+        if wanted:
+            missing = sorted(set(wanted) - set(available))
+            if missing:
+                origin = "asked for" if timesteps else "recorded in results/scores.json"
+                raise CacheError(models, f"holds no {arch} detector of {class_name} with timesteps {missing} ({origin}); it has {available}; choose with --timesteps")
+            entries = [e for e in entries if e[1].timesteps in set(wanted)]
+        elif len({(s.features, s.training) for _, s in entries}) > 1:
+            raise CacheError(
+                models,
+                f"the {arch} detectors of {class_name} (timesteps {available}) were trained with different settings; "
+                "choose the ensemble with --timesteps",
+            )
+        if len({s.features for _, s in entries}) > 1:
+            raise CacheError(models, f"the {arch} detectors of {class_name} use different feature settings; they cannot be averaged")
+        chosen[class_name] = (arch, entries)
+    return chosen
+
+
+def load_detectors(
+    models: str | Path,
+    classes: list[str] | None = None,
+    *,
+    architecture: str | None = None,
+    timesteps: list[int] | None = None,
+) -> dict[str, Ensemble]:
+    """Load the ensemble of every class (or of ``classes``) from ``models``; see the module docstring."""
+    from .detector import load_detector
+
+    ensembles = {}
+    for class_name, (arch, entries) in choose_ensembles(models, classes, architecture=architecture, timesteps=timesteps).items():
+        loaded = [load_detector(folder) for folder, _ in entries]
+        ensembles[class_name] = Ensemble(
+            class_name=class_name,
+            architecture=arch,
+            folders=tuple(folder for folder, _ in entries),
+            specs=tuple(spec for _, spec in loaded),
+            postprocess=paper_postprocess(class_name),
+            models=tuple(model for model, _ in loaded),
+        )
+    return ensembles
+
+
+# ----------------------------------------------------------------------------------------
+# Applying them
+# ----------------------------------------------------------------------------------------
+
+
+def file_probabilities(path: str | Path, ensembles: dict[str, Ensemble]) -> FileProbabilities:
+    """Per-step probabilities of every class's ensemble on one recording (the pipeline's computation).
+
+    Raises AudioError naming the file when it cannot be read or is shorter than one model step.
+    """
+    from .audio import load_audio
+    from .features import logmel
     from .inference import clip_probabilities
 
+    path = Path(path)
+    if not ensembles:
+        raise CacheError(None, "no detectors to apply")
+    logmels: dict[FeatureConfig, np.ndarray] = {}
+    probabilities = {}
+    duration = None
+    for class_name, ensemble in sorted(ensembles.items()):
+        fconf = ensemble.features
+        if fconf not in logmels:
+            y = load_audio(path, sample_rate=fconf.sample_rate)
+            min_samples = (fconf.frames_per_step - 1) * fconf.hop_length
+            if y.size < min_samples:
+                raise AudioError(
+                    path,
+                    f"too short to detect events: {y.size / fconf.sample_rate:.3f} s, "
+                    f"at least {min_samples / fconf.sample_rate:.3f} s (one step of {fconf.frames_per_step} frames) is needed",
+                )
+            logmels[fconf] = logmel(y, fconf)
+            duration = y.size / fconf.sample_rate if duration is None else duration
+        probabilities[class_name] = clip_probabilities(ensemble.members, logmels[fconf])
+    first = ensembles[sorted(ensembles)[0]].features
+    return FileProbabilities(path, float(duration), logmels[first], first, probabilities)
+
+
+def decide(result: FileProbabilities, ensembles: dict[str, Ensemble], segment_seconds: float | None = None, name: str | None = None) -> list[DetectionRow]:
+    """The two-threshold decision per class: one row per detected event, or one event-free row.
+
+    ``segment_seconds`` None applies the paper's rule to the whole file (at most one event);
+    otherwise each consecutive segment of that length (in whole steps) may hold one event.
+    Offsets are clipped to the recording's duration.
+    """
+    name = str(result.path) if name is None else name
+    rows = []
+    for class_name, ensemble in sorted(ensembles.items()):
+        probs = result.probabilities[class_name]
+        step = ensemble.features.step_seconds
+        span = probs.size if segment_seconds is None else max(1, int(round(segment_seconds / step)))
+        common = dict(
+            architecture=ensemble.architecture,
+            timesteps=ensemble.timesteps,
+            presence_threshold=ensemble.postprocess.presence_threshold,
+            onset_threshold=ensemble.postprocess.onset_threshold,
+        )
+        found = []
+        for start in range(0, probs.size, span):
+            det = detect_event(probs[start : start + span], step, ensemble.postprocess)
+            if det is not None:  # the last step may end a fraction of a frame after the recording
+                offset = min(det.offset + start * step, result.duration)
+                found.append(DetectionRow(name, class_name, det.onset + start * step, offset, det.peak_probability, **common))
+        rows.extend(found or [DetectionRow(name, class_name, None, None, float(np.max(probs)), **common)])
+    return rows
+
+
+def detect_files(files: list[Path], detectors: dict[str, Ensemble], segment_seconds: float | None = None) -> list[DetectionRow]:
+    """Apply each class's ensemble to each file; rows as :func:`decide` gives them, file by file."""
     rows = []
     for path in files:
-        logmel_by_config = {}
-        for class_name, members in sorted(detectors.items()):
-            fconf = members[0][1].features
-            if fconf not in logmel_by_config:
-                logmel_by_config[fconf] = extract_file(path, fconf)
-            probs = clip_probabilities(members, logmel_by_config[fconf])
-            det = detect_event(probs, fconf.step_seconds, paper_postprocess(class_name))
-            rows.append(DetectionRow(str(path), class_name, None if det is None else det.onset,
-                                     None if det is None else det.offset, float(np.max(probs))))
+        rows.extend(decide(file_probabilities(path, detectors), detectors, segment_seconds))
     return rows
+
+
+def dcase_lines(rows: list[DetectionRow]) -> list[str]:
+    """DCASE event-list lines: one per event, and the file alone when no class found anything in it."""
+    lines, seen, with_event = [], [], set()
+    for row in rows:
+        if row.file not in seen:
+            seen.append(row.file)
+        if row.onset is not None:
+            with_event.add(row.file)
+    for file in seen:
+        events = [r for r in rows if r.file == file and r.onset is not None]
+        lines.extend(r.dcase_line() for r in sorted(events, key=lambda r: (r.onset, r.class_name)))
+        if file not in with_event:
+            lines.append(file)
+    return lines
+
+
+def plot_path(target: str | Path, audio: Path, several: bool) -> Path:
+    """Where ``--plot target`` puts the figure of ``audio``: ``target`` itself for one file, unless
+    ``target`` is a folder (existing, or written with a trailing slash) or there are several
+    files; then ``target/<audio stem>.png`` (the folder is created)."""
+    folder = several or Path(target).is_dir() or str(target).endswith(("/", os.sep))
+    return Path(target) / f"{Path(audio).stem}.png" if folder else Path(target)
+
+
+def plot_file(result: FileProbabilities, rows: list[DetectionRow], ensembles: dict[str, Ensemble], path: str | Path) -> Path:
+    """Save the Figure 4 picture of one recording: one probability panel per class above its log-mel."""
+    from .plots import Panel, detection_figure, save_png
+
+    panels = []
+    for class_name, ensemble in sorted(ensembles.items()):
+        onsets = tuple(r.onset for r in rows if r.class_name == class_name and r.onset is not None)
+        post = ensemble.postprocess
+        panels.append(Panel(class_name, result.probabilities[class_name], post.presence_threshold, post.onset_threshold, None, onsets))
+    fig = detection_figure(panels, result.features.step_seconds, result.logmel, frame_seconds=result.features.frame_seconds, title=result.path.name)
+    try:
+        return save_png(fig, path)
+    except OSError as exc:
+        raise RsedError(path, f"cannot write the plot ({exc.strerror or exc})") from None
+
+
+def progress(iterable, total: int, desc: str):
+    """A tqdm bar on stderr when it is a terminal and there is more than one item; the iterable itself otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="file", disable=not (total > 1 and sys.stderr.isatty()))

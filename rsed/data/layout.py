@@ -310,3 +310,22 @@ def mixture_set(root: str | Path, subset: str, class_name: str) -> MixtureSet:
 def mixture_classes(root: str | Path, subset: str) -> list[str]:
     """Class names that have an event list in ``subset``."""
     return sorted({s.class_name for s in find_mixture_sets(root, subset)})
+
+
+def read_recipes(path: str | Path) -> list[dict]:
+    """The mixture recipes of one class (``meta/mixture_recipes_<subset>_<class>.yaml``), one dict per mixture.
+
+    Works for our mixer's files and the official synthesizer's (same keys: ``mixture_audio_filename``,
+    ``bg_path``, ``bg_classname``, ``event_present``, ``ebr``, ...). Raises DataError naming the file
+    when it is missing, not YAML, or not a list of mappings that each name their mixture.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(path, "mixture recipes are missing")
+    try:
+        recipes = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise DataError(path, f"not valid YAML ({exc})") from None
+    if not isinstance(recipes, list) or not all(isinstance(r, dict) and "mixture_audio_filename" in r for r in recipes):
+        raise DataError(path, "expected a list of recipes, each with a mixture_audio_filename")
+    return recipes
