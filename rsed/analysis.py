@@ -42,11 +42,12 @@ NO_EVENT = "no event"
 
 @dataclass(frozen=True)
 class Run:
-    """A finished run folder and what its ``results/scores.json`` records about it."""
+    """One finished row of a run folder: its experiment and its scores (``results/rows/<row>.json``)."""
 
     folder: Path
     experiment: dict
     scores: dict
+    row: str = ""
 
     @property
     def features(self) -> FeatureConfig:
@@ -89,19 +90,51 @@ class Run:
         return self.folder / "estimates" / subset / f"{self.output_stem(class_name)}.csv"
 
 
-def open_run(folder: str | Path) -> Run:
-    """Read a finished run's ``results/scores.json``; a DataError names what is missing."""
+#: Rows an analysis reads by default, best first; otherwise the latest finished CRNN or CNN row.
+PREFERRED_ROWS = ("crnn", "crnn_demo")
+
+
+def choose_row(records: list[dict], row: str | None = None) -> dict:
+    """The row record to analyse: ``row`` by name, else the Table 4 CRNN, the demo CRNN, or the latest CRNN/CNN row.
+
+    The FNN row is analysed only by name: its predictions are per frame, not per step.
+    """
+    by_name = {str(r.get("row")): r for r in records}
+    if row is not None:
+        if row not in by_name:
+            raise KeyError(f"the run has no row {row!r}; it has {', '.join(by_name) or 'none'}")
+        return by_name[row]
+    for name in PREFERRED_ROWS:
+        if name in by_name:
+            return by_name[name]
+    steps = [r for r in records if r.get("architecture") in ("crnn", "cnn")]
+    if not steps:
+        raise KeyError(f"the run has no CRNN or CNN row; it has {', '.join(by_name) or 'none'}")
+    return steps[-1]
+
+
+def open_run(folder: str | Path, row: str | None = None) -> Run:
+    """Read one finished row of a run folder (``results/rows/<row>.json``, see :func:`choose_row`).
+
+    A DataError names what is missing; a CacheError names an unreadable record file.
+    """
+    from .reproduce import read_row_records
+
     folder = Path(folder)
-    path = folder / "results" / "scores.json"
-    if not path.is_file():
+    rows = folder / "results" / "rows"
+    if not (folder / "results" / "scores.json").is_file() or not rows.is_dir():
         raise DataError(folder, "not a finished run (no results/scores.json); run `rsed reproduce` or `make demo` first")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        experiment, scores = data["experiment"], data["scores"]
+        record = choose_row(read_row_records(folder), row)
+        experiment = record["experiment"]
+        scores: dict = {}
+        for class_name, per_class in record["per_class"].items():
+            for subset, score in per_class["scores"].items():
+                scores.setdefault(subset, {})[class_name] = score
         from_dict(FeatureConfig, experiment["features"])
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(path, f"not a run's scores file ({exc})") from None
-    return Run(folder, experiment, scores)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise DataError(rows, f"no usable row record ({exc})") from None
+    return Run(folder, experiment, scores, str(record.get("row", "")))
 
 
 # ----------------------------------------------------------------------------------------

@@ -66,6 +66,10 @@ def _cmd_reproduce(args) -> None:
     reproduce_from_args(args)
 
 
+class _Reported(Exception):
+    """A failure already printed to stderr (exit status 2, nothing more to say)."""
+
+
 def _cmd_detect(args) -> None:
     from .detect import dcase_lines, decide, file_probabilities, load_detectors, plot_file, plot_path, progress
 
@@ -96,8 +100,10 @@ def _cmd_detect(args) -> None:
     else:
         for line in dcase_lines(rows):
             print(line)
-    if failed:
+    if failed and len(files) > 1:
         raise RsedError(None, f"{len(failed)} of {len(files)} file(s) could not be processed (see above)")
+    if failed:
+        raise _Reported()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -156,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         args.func(args)
+    except _Reported:
+        return 2
     except RsedError as exc:
         print(f"rsed: error: {exc}", file=sys.stderr)
         return 2

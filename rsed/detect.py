@@ -6,8 +6,8 @@ Which detectors form a class's ensemble (docs/analysis.md):
 2. Per class, one architecture: ``architecture`` when given, else ``crnn`` when the class has a
    CRNN detector, else the only architecture it has (several and no CRNN: an error).
 3. The members: ``timesteps`` when given; else, for a class a run scored, the ensemble its
-   ``results/scores.json`` records (the Table 2 ensemble of the paper schedule, one timestep
-   for the short one); else every detector of that class and architecture, which must share
+   row records hold (``results/rows/``: the Table 2 ensemble of the paper schedule, one
+   timestep for the short one's demo row); else every detector of that class and architecture, which must share
    their feature and training settings.
 
 The thresholds are the paper's (t1 per class, t2 = 0.5), as the run applied them.
@@ -18,7 +18,6 @@ channels; the whole file is one probability sequence, whatever its length.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import sys
@@ -135,38 +134,38 @@ def _detector_folders(models: Path) -> list[Path]:
 def recorded_ensembles(models: Path) -> dict[tuple[str, str], tuple[int, ...]]:
     """``{(architecture, class): timesteps}`` of the ensembles the run owning ``models`` scored.
 
-    Read from the run's ``results/scores.json``: the classes it scored, and for each the timesteps
-    its experiment lists (or the experiment's ``default_timesteps``). Experiments recorded under
-    ``experiment`` (one) or ``experiments`` (a list or a mapping) are read; records that disagree
-    are dropped. Empty when ``models`` is not a run's ``models/`` folder or nothing usable is recorded.
+    Read from the run's row records (``results/rows/*.json``): for each architecture and class,
+    the Table 4 row of that architecture (``crnn``, ``cnn``) if it scored the class, else its
+    demo row (``crnn_demo``), else the other rows if they all agree (the Table 2 and 3 rows of
+    one class may not). Empty when ``models`` is not a run's ``models/`` folder or nothing
+    usable is recorded.
     """
-    path = Path(models).parent / "results" / "scores.json"
-    if Path(models).name != "models" or not path.is_file():
+    from .reproduce import read_row_records
+
+    models = Path(models)
+    if models.name != "models" or not (models.parent / "results" / "rows").is_dir():
         return {}
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        scored = {str(c) for per_class in data.get("scores", {}).values() for c in per_class}
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError, AttributeError, TypeError):
+        records = read_row_records(models.parent)
+    except RsedError:
         return {}
-    experiments = [data["experiment"]] if isinstance(data.get("experiment"), dict) else []
-    more = data.get("experiments")
-    experiments.extend(more.values() if isinstance(more, dict) else more if isinstance(more, list) else [])
-    found: dict[tuple[str, str], tuple[int, ...]] = {}
-    conflicting = set()
-    for exp in experiments:
+    tiers: dict[tuple[str, str], dict[int, set[tuple[int, ...]]]] = {}
+    for record in records:
         try:
-            arch = str(exp["architecture"])
-            table = {str(c): tuple(int(t) for t in taus) for c, taus in exp.get("timesteps", [])}
-            default = tuple(int(t) for t in exp.get("default_timesteps", []))
-        except (KeyError, TypeError, ValueError):
+            arch, row = str(record["architecture"]), str(record["row"])
+            recorded = {str(c): tuple(int(t) for t in taus) for c, taus in record["timesteps"].items()}
+        except (KeyError, TypeError, ValueError, AttributeError):
             continue
-        for class_name in scored:
-            taus = table.get(class_name, default)
-            key = (arch, class_name)
-            if key in found and found[key] != taus:
-                conflicting.add(key)
-            found.setdefault(key, taus)
-    return {k: v for k, v in found.items() if k not in conflicting and v}
+        tier = 0 if row == arch else 1 if row == f"{arch}_demo" else 2
+        for class_name, taus in recorded.items():
+            if taus:
+                tiers.setdefault((arch, class_name), {}).setdefault(tier, set()).add(taus)
+    found = {}
+    for key, by_tier in tiers.items():
+        best = by_tier[min(by_tier)]
+        if len(best) == 1:
+            found[key] = next(iter(best))
+    return found
 
 
 def choose_ensembles(
@@ -205,7 +204,7 @@ def choose_ensembles(
         if wanted:
             missing = sorted(set(wanted) - set(available))
             if missing:
-                origin = "asked for" if timesteps else "recorded in results/scores.json"
+                origin = "asked for" if timesteps else "recorded in results/rows/"
                 raise CacheError(models, f"holds no {arch} detector of {class_name} with timesteps {missing} ({origin}); it has {available}; choose with --timesteps")
             entries = [e for e in entries if e[1].timesteps in set(wanted)]
         elif len({(s.features, s.training) for _, s in entries}) > 1:

@@ -868,8 +868,8 @@ def _root(value: str | None) -> Path:
     return Path(value)
 
 
-def reproduce_from_args(args: argparse.Namespace) -> list[RunResult]:
-    """Run the rows an ``rsed reproduce`` command line names; print Table 4 and each row's scores."""
+def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
+    """The rows an ``rsed reproduce`` command line names, with its training options applied."""
     available = rows_for(args.schedule)
     names = list(getattr(args, "rows", None) or [experiment_for(args.schedule).row_id])
     if names == ["all"]:
@@ -877,14 +877,18 @@ def reproduce_from_args(args: argparse.Namespace) -> list[RunResult]:
     unknown = [n for n in names if n not in available]
     if unknown:
         raise RsedError(None, f"unknown row(s) {', '.join(unknown)}; choose from all, {', '.join(available)}")
-    strategy = getattr(args, "strategy", "default")
-    mixed_precision = bool(getattr(args, "mixed_precision", False))
-    if strategy != "default":
+    options = dict(strategy=getattr(args, "strategy", "default"), mixed_precision=bool(getattr(args, "mixed_precision", False)))
+    return [with_training_options(available[n], **options) for n in names]
+
+
+def reproduce_from_args(args: argparse.Namespace) -> list[RunResult]:
+    """Run the rows an ``rsed reproduce`` command line names; print Table 4 and each row's scores."""
+    experiments = experiments_from_args(args)
+    if experiments[0].training.strategy != "default":
         from .distribute import make_strategy
 
         # Before TensorFlow runs anything: a multi-worker strategy configures the runtime once.
-        make_strategy(strategy)
-    experiments = [with_training_options(available[n], strategy=strategy, mixed_precision=mixed_precision) for n in names]
+        make_strategy(experiments[0].training.strategy)
     results = run_rows(_root(args.root), Path(args.out), experiments, classes=args.classes, workers=args.workers, overwrite=args.overwrite)
     print_summary(results)
     return results

@@ -57,11 +57,12 @@ def _slow_down(module, name: str, seconds: float) -> None:
 
 
 def reproduce(root: str, out: str, delay: float = 0.0) -> None:
-    from rsed import windows
+    from rsed import streaming, windows
     from rsed.reproduce import run
 
-    if delay:
+    if delay:  # training batches come from memory or, in reproduce, streamed from the cache
         _slow_down(windows.WindowSampler, "batch", delay)
+        _slow_down(streaming.CacheWindowSampler, "batch", delay)
     run(root, out, experiment(), workers=1)
 
 

@@ -310,3 +310,31 @@ def test_dcase_lines_print_an_event_free_file_once():
         DetectionRow("b.wav", "gunshot", 1.0, 1.5, 0.9),
     ]
     assert dcase_lines(rows) == ["a.wav", "b.wav\t1.000\t1.500\tgunshot", "b.wav\t3.000\t4.000\tbabycry"]
+
+
+def test_recorded_ensembles_prefer_the_table4_row(tmp_path):
+    from rsed.detect import recorded_ensembles
+    from rsed.fileio import write_json
+
+    rows = tmp_path / "results" / "rows"
+    (tmp_path / "models").mkdir()
+
+    def record(row, arch, timesteps, finished):
+        write_json(rows / f"{row}.json", {"row": row, "architecture": arch, "timesteps": timesteps, "finished": finished})
+
+    # Table 3 rows of one class disagree: no recorded ensemble for it
+    record("crnn_babycry_t5", "crnn", {"babycry": [5]}, "1")
+    record("crnn_babycry_t9", "crnn", {"babycry": [9]}, "2")
+    record("crnn_gunshot_t3", "crnn", {"gunshot": [3]}, "3")
+    assert recorded_ensembles(tmp_path / "models") == {("crnn", "gunshot"): (3,)}
+    # the demo row outranks them, the Table 4 row outranks the demo row
+    record("crnn_demo", "crnn", {"babycry": [9], "gunshot": [5]}, "4")
+    assert recorded_ensembles(tmp_path / "models") == {("crnn", "babycry"): (9,), ("crnn", "gunshot"): (5,)}
+    record("crnn", "crnn", {"babycry": [5, 9, 50], "gunshot": [3, 5]}, "5")
+    record("cnn", "cnn", {"babycry": [5, 9, 50]}, "6")
+    assert recorded_ensembles(tmp_path / "models") == {
+        ("crnn", "babycry"): (5, 9, 50),
+        ("crnn", "gunshot"): (3, 5),
+        ("cnn", "babycry"): (5, 9, 50),
+    }
+    assert recorded_ensembles(tmp_path / "elsewhere") == {}

@@ -388,9 +388,9 @@ def test_build_cache_uses_every_available_core_by_default(mixtures, tmp_path, mo
     seen = []
     real = features._extract_all
 
-    def spy(paths, config, workers):
+    def spy(paths, config, workers, extractor=None):
         seen.append(workers)
-        return real(paths, config, 1)  # no pool in the test itself
+        return real(paths, config, 1, extractor)  # no pool in the test itself
 
     monkeypatch.setattr(features, "_extract_all", spy)
     build_cache(mixtures, CONFIG, tmp_path / "cache", progress=False)

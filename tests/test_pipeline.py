@@ -182,8 +182,8 @@ def test_detect_reads_only_the_crnn_detectors(all_rows_run):
 
     _, out = all_rows_run
     grouped = load_detectors(out / "models")
-    assert {c: sorted(s.timesteps for _, s in d) for c, d in grouped.items()} == {"glassbreak": [3], "gunshot": [2, 3]}
-    assert all(s.architecture == "crnn" for d in grouped.values() for _, s in d)
+    assert {c: sorted(e.timesteps) for c, e in grouped.items()} == {"glassbreak": [3], "gunshot": [2, 3]}
+    assert all(e.architecture == "crnn" and all(s.architecture == "crnn" for s in e.specs) for e in grouped.values())
 
 
 def test_rerunning_every_row_retrains_nothing(all_rows_run, other_rows, experiment, data_root):

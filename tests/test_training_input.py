@@ -9,12 +9,12 @@ import keras
 import numpy as np
 import pytest
 
-from rsed.cli import _experiment, build_parser
+from rsed.cli import build_parser
 from rsed.config import FeatureConfig, ModelConfig, TrainConfig
 from rsed.distribute import STRATEGIES, check_strategy, make_strategy, precision_policy, training_replica
 from rsed.errors import CacheError
 from rsed.features import compute_stats, read_cache, to_steps
-from rsed.reproduce import _sequences
+from rsed.reproduce import _sequences, experiments_from_args
 from rsed.streaming import CachedSteps, CacheWindowSampler
 from rsed.synthetic_cache import write_synthetic_cache
 from rsed.training import build_model, train_detector, window_dataset
@@ -201,11 +201,12 @@ def test_strategy_names_and_cli_flags():
     with pytest.raises(ValueError, match="multiworker"):
         check_strategy("parameter_server")
     args = build_parser().parse_args(["reproduce", "--out", "run", "--schedule", "short", "--strategy", "mirrored", "--mixed-precision"])
-    training = _experiment(args).training
+    (experiment,) = experiments_from_args(args)
+    training = experiment.training
     assert training.strategy == "mirrored" and training.mixed_precision and training.schedule == "short"
-    plain = _experiment(build_parser().parse_args(["reproduce", "--out", "run"])).training
+    plain = experiments_from_args(build_parser().parse_args(["reproduce", "--out", "run"]))[0].training
     assert plain.strategy == "default" and not plain.mixed_precision
     for name in STRATEGIES:
-        assert _experiment(build_parser().parse_args(["reproduce", "--out", "run", "--strategy", name])).training.strategy == name
+        assert experiments_from_args(build_parser().parse_args(["reproduce", "--out", "run", "--strategy", name, "--rows", "all"]))[-1].training.strategy == name
     with pytest.raises(SystemExit):
         build_parser().parse_args(["reproduce", "--out", "run", "--strategy", "parameter_server"])
