@@ -102,14 +102,14 @@ def choose_row(records: list[dict], row: str | None = None) -> dict:
     by_name = {str(r.get("row")): r for r in records}
     if row is not None:
         if row not in by_name:
-            raise KeyError(f"the run has no row {row!r}; it has {', '.join(by_name) or 'none'}")
+            raise ValueError(f"the run has no row {row!r}; it has {', '.join(by_name) or 'none'}")
         return by_name[row]
     for name in PREFERRED_ROWS:
         if name in by_name:
             return by_name[name]
     steps = [r for r in records if r.get("architecture") in ("crnn", "cnn")]
     if not steps:
-        raise KeyError(f"the run has no CRNN or CNN row; it has {', '.join(by_name) or 'none'}")
+        raise ValueError(f"the run has no CRNN or CNN row; it has {', '.join(by_name) or 'none'}")
     return steps[-1]
 
 

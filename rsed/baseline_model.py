@@ -16,8 +16,8 @@ import numpy as np
 
 from .baseline import BaselineSpec, context_offsets, stack_context
 from .config import BaselineTrainConfig
+from .detector import is_complete, save_model_folder
 from .errors import CacheError
-from .fileio import atomic_path, write_json
 
 SPEC_FILE = "baseline.json"
 MODEL_FILE = "model.keras"
@@ -135,21 +135,13 @@ def train_baseline(
 
 
 def save_baseline(folder: str | Path, model: keras.Model, spec: BaselineSpec) -> Path:
-    """Write the model then its description; the description's presence marks the folder complete."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    with atomic_path(folder / MODEL_FILE) as tmp:
-        keras_tmp = tmp.with_suffix(".keras")
-        model.save(str(keras_tmp))
-        keras_tmp.replace(tmp)
-    write_json(folder / SPEC_FILE, spec.to_json())
-    return folder
+    """Write a baseline folder: ``model.keras``, then ``baseline.json``."""
+    return save_model_folder(folder, model, SPEC_FILE, spec.to_json())
 
 
 def is_complete_baseline(folder: str | Path) -> bool:
     """True when ``folder`` holds a finished baseline."""
-    folder = Path(folder)
-    return (folder / SPEC_FILE).is_file() and (folder / MODEL_FILE).is_file()
+    return is_complete(folder, SPEC_FILE)
 
 
 def load_baseline(folder: str | Path) -> tuple[keras.Model, BaselineSpec]:

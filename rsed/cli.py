@@ -156,12 +156,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rsed`` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def exit_status(command, args) -> int:
+    """Run ``command(args)``; a bad input or an interruption is one line on stderr and an exit status."""
     try:
-        args.func(args)
+        command(args)
     except _Reported:
         return 2
     except RsedError as exc:
@@ -171,6 +169,13 @@ def main(argv: list[str] | None = None) -> int:
         print("rsed: interrupted; finished stages are kept and a rerun resumes", file=sys.stderr)
         return 130
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``rsed`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return exit_status(args.func, args)
 
 
 if __name__ == "__main__":

@@ -75,22 +75,27 @@ class DetectorSpec:
             raise CacheError(path, f"malformed detector description ({exc})") from None
 
 
-def save_detector(folder: str | Path, model: keras.Model, spec: DetectorSpec) -> Path:
-    """Write the model then its description; the description's presence marks the folder complete."""
+def save_model_folder(folder: str | Path, model: keras.Model, spec_file: str, description: dict) -> Path:
+    """Write ``model`` then its ``description`` (JSON, in ``spec_file``); the description's presence marks the folder complete."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(folder / MODEL_FILE) as tmp:
         keras_tmp = tmp.with_suffix(".keras")
         model.save(str(keras_tmp))
         keras_tmp.replace(tmp)
-    write_json(folder / SPEC_FILE, spec.to_json())
+    write_json(folder / spec_file, description)
     return folder
 
 
-def is_complete(folder: str | Path) -> bool:
-    """True when ``folder`` holds a finished detector."""
+def save_detector(folder: str | Path, model: keras.Model, spec: DetectorSpec) -> Path:
+    """Write a detector folder: ``model.keras``, then ``detector.json``."""
+    return save_model_folder(folder, model, SPEC_FILE, spec.to_json())
+
+
+def is_complete(folder: str | Path, spec_file: str = SPEC_FILE) -> bool:
+    """True when ``folder`` holds a finished model (its model file and its ``spec_file``)."""
     folder = Path(folder)
-    return (folder / SPEC_FILE).is_file() and (folder / MODEL_FILE).is_file()
+    return (folder / spec_file).is_file() and (folder / MODEL_FILE).is_file()
 
 
 def load_spec(folder: str | Path) -> DetectorSpec:

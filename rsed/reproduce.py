@@ -919,12 +919,6 @@ def main_for_row(row: str, argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.rows = [row]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        reproduce_from_args(args)
-    except RsedError as exc:
-        print(f"rsed: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("rsed: interrupted; finished stages are kept and a rerun resumes", file=sys.stderr)
-        return 130
-    return 0
+    from .cli import exit_status
+
+    return exit_status(reproduce_from_args, args)

@@ -149,9 +149,13 @@ def test_clip_figure_marks_the_onsets(tiny, outcomes):
     assert t1 in horizontal and run.postprocess(CLASS).onset_threshold in horizontal
 
 
-def test_clear_errors(tmp_path):
+def test_clear_errors(tmp_path, tiny):
     with pytest.raises(DataError, match="not a finished run"):
         analysis.open_run(tmp_path)
+    _, out = tiny
+    assert analysis.open_run(out, row="crnn").row == analysis.open_run(out).row == "crnn"
+    with pytest.raises(DataError, match="no row 'fnn'; it has crnn"):
+        analysis.open_run(out, row="fnn")
     bad = tmp_path / "mixture_recipes_devtest_x.yaml"
     bad.write_text("just: a mapping\n")
     with pytest.raises(DataError, match="list of recipes"):
