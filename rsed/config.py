@@ -116,6 +116,9 @@ class TrainConfig:
     batch_size: int = 64
     steps_per_epoch: int = 200
     positive_fraction: float = 0.3
+    #: Shift the trained model's output logit so its probabilities refer to the natural share of
+    #: event steps, not the oversampled batches (rsed.training.sampling_logit_shift).
+    prior_correction: bool = True
     seed: int = 1234
     schedule: str = "paper"
     #: 'default' (one device), 'mirrored' (this host's GPUs) or 'multiworker' (hosts in TF_CONFIG);

@@ -36,6 +36,8 @@ class DetectorSpec:
     training: TrainConfig
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    #: Log-odds added to the output bias after training (prior correction, rsed.training); already in the weights.
+    logit_shift: float = 0.0
 
     @property
     def timesteps(self) -> int:
@@ -55,6 +57,7 @@ class DetectorSpec:
             "features": dataclasses.asdict(self.features),
             "training": dataclasses.asdict(self.training),
             "normalisation": {"mean": list(map(float, self.mean)), "std": list(map(float, self.std))},
+            "logit_shift": float(self.logit_shift),
         }
 
     @classmethod
@@ -70,6 +73,7 @@ class DetectorSpec:
                 training=from_dict(TrainConfig, data["training"]),
                 mean=tuple(data["normalisation"]["mean"]),
                 std=tuple(data["normalisation"]["std"]),
+                logit_shift=float(data.get("logit_shift", 0.0)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CacheError(path, f"malformed detector description ({exc})") from None

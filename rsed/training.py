@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import importlib.util
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Callable, Sequence
@@ -157,7 +158,9 @@ def train_detector(
     ``config.mixed_precision`` train a copy of ``model`` on several devices or in float16
     (rsed/distribute.py); ``model`` itself stays a float32 single-device model. Extra
     ``callbacks`` run after the built-in ones. Also writes ``tensorboard/`` logs and
-    ``training_curves.png``. A snapshot in ``out_dir/backup`` of the same ``config``,
+    ``training_curves.png``. With ``config.prior_correction`` the returned model's output is
+    corrected for the oversampled event windows (:func:`sampling_logit_shift`); the History's
+    ``logit_shift`` says by how much (0.0 without). A snapshot in ``out_dir/backup`` of the same ``config``,
     ``resume_key`` (the caller's identity of the data) and architecture is resumed; a finished
     one is only loaded.
     """
@@ -208,5 +211,35 @@ def train_detector(
         train_model.load_weights(str(best))
     if train_model is not model:
         model.set_weights(train_model.get_weights())
+    history.logit_shift = 0.0
+    if config.prior_correction:
+        history.logit_shift = sampling_logit_shift(sampler.index.natural_rate, sampler.index.sampled_rate(config.batch_size))
+        shift_output_logit(model, history.logit_shift)
     plot_training_curves(out_dir / "train_log.csv", out_dir / "training_curves.png", title=f"{out_dir.name} ({config.schedule} schedule)")
     return history
+
+
+def sampling_logit_shift(natural_rate: float, sampled_rate: float) -> float:
+    """Log-odds to add to the output so that probabilities refer to the data, not to the batches.
+
+    Training batches oversample windows with event steps (``positive_fraction``), which raises
+    every posterior by the odds ratio of the sampled to the natural event-step rate (prior
+    shift; Saerens et al. 2002). Adding ``logit(natural) - logit(sampled)`` to the output logit
+    undoes it, so the paper's thresholds apply to probabilities of the natural class balance.
+    """
+    if not (0.0 < natural_rate < 1.0 and 0.0 < sampled_rate < 1.0):
+        return 0.0  # no event step at all, or nothing else: nothing to correct
+
+    def logit(p: float) -> float:
+        return math.log(p / (1.0 - p))
+
+    return logit(natural_rate) - logit(sampled_rate)
+
+
+def shift_output_logit(model: keras.Model, shift: float) -> None:
+    """Add ``shift`` to the bias of ``model``'s sigmoid output unit (layer ``output``): p -> sigmoid(logit(p) + shift)."""
+    layer = model.get_layer("output")
+    dense = getattr(layer, "layer", layer)  # the Dense inside a time-distributed wrapper
+    if getattr(dense, "bias", None) is None or dense.get_config().get("activation") != "sigmoid":
+        raise ValueError(f"the output layer of {model.name} is not a sigmoid unit with a bias")
+    dense.bias.assign(dense.bias + keras.ops.cast(shift, dense.bias.dtype))

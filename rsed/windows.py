@@ -68,6 +68,10 @@ class WindowIndex:
                 hi = min(lengths[clip] - tau, event_steps[-1])
                 positives.extend((i, start) for start in range(lo, hi + 1))
         self._positives = np.array(positives, dtype=np.int64).reshape(-1, 2)
+        # Share of event steps in the average window: over all windows, and over the windows holding event steps.
+        window_sums = [np.convolve(np.asarray(labels[c], np.float64), np.ones(tau), mode="valid") for c in self.clips]
+        self.natural_rate = float(sum(w.sum() for w in window_sums) / (self.n_windows * tau))
+        self._positive_rate = float(np.mean([window_sums[i][start] for i, start in self._positives]) / tau) if len(self._positives) else 0.0
 
     @property
     def n_windows(self) -> int:
@@ -78,6 +82,11 @@ class WindowIndex:
     def n_positive_windows(self) -> int:
         """Number of distinct windows holding at least one event step."""
         return len(self._positives)
+
+    def sampled_rate(self, batch_size: int) -> float:
+        """Expected share of event steps in a batch of ``batch_size`` windows (``natural_rate`` when nothing is oversampled)."""
+        n_pos = int(round(batch_size * self.positive_fraction)) if len(self._positives) else 0
+        return (n_pos * self._positive_rate + (batch_size - n_pos) * self.natural_rate) / batch_size
 
     def picks(self, batch_size: int, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The windows of one batch: ``clip [B]`` (indices into ``labels``) and ``start [B]`` (steps)."""

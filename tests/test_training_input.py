@@ -3,6 +3,7 @@
 Small synthetic caches (16 mel bands, a few hundred frames per clip) and a tiny CRNN keep it fast.
 """
 
+import dataclasses
 import math
 
 import keras
@@ -17,7 +18,7 @@ from rsed.features import compute_stats, read_cache, to_steps
 from rsed.reproduce import _sequences, experiments_from_args
 from rsed.streaming import CachedSteps, CacheWindowSampler
 from rsed.synthetic_cache import write_synthetic_cache
-from rsed.training import build_model, train_detector, window_dataset
+from rsed.training import build_model, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
 from rsed.training_plots import plot_training_curves, read_train_log
 from rsed.windows import WindowSampler
 
@@ -161,6 +162,57 @@ def test_training_from_the_cache_resumes_with_the_batches_of_its_epoch(cache, tm
         assert not tensorboard.exists()
     else:
         assert list(tensorboard.rglob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("tau", [1, 4])
+def test_event_step_rates_of_the_data_and_of_the_batches(cache, tau):
+    path, mean, std = cache
+    memory = WindowSampler(_sequences(path, mean, std, FPS), tau, positive_fraction=0.5, seed=2)
+    index, labels = memory.index, [s.labels for s in memory.sequences]
+    # natural: the share of event steps over every window (hop one step) of the usable clips
+    windows = [labels[c][w : w + tau] for c in index.clips for w in range(len(labels[c]) - tau + 1)]
+    assert index.natural_rate == pytest.approx(np.mean([w.mean() for w in windows]), rel=1e-9)
+    # sampled: what the batches hold on average
+    drawn = [labels[c][w : w + tau].mean() for i in range(400) for c, w in zip(*index.picks(32, 0, i))]
+    assert index.sampled_rate(32) == pytest.approx(np.mean(drawn), abs=0.01)
+    assert index.sampled_rate(32) > 2 * index.natural_rate
+    plain = WindowSampler(memory.sequences, tau, positive_fraction=0.0).index
+    assert plain.sampled_rate(32) == pytest.approx(plain.natural_rate)
+    assert sampling_logit_shift(plain.natural_rate, plain.sampled_rate(32)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_prior_correction_shifts_the_output_logit(tmp_path):
+    """sigmoid(logit(p) + shift) on every output; the shift is the log-odds of natural over sampled rates."""
+    assert sampling_logit_shift(0.02, 0.25) == pytest.approx(math.log(0.02 / 0.98) - math.log(0.25 / 0.75))
+    assert sampling_logit_shift(0.0, 0.3) == 0.0  # no event step: nothing to correct
+    model = build_model("crnn", TINY_MODEL, FPS, 16, seed=3)
+    x = np.random.default_rng(0).normal(size=(3, TINY_MODEL.timesteps, FPS, 16, 1)).astype(np.float32)
+    before = model.predict(x, verbose=0).astype(np.float64)
+    shift_output_logit(model, -2.5)
+    after = model.predict(x, verbose=0).astype(np.float64)
+
+    def logit(p):
+        return np.log(p / (1 - p))
+
+    np.testing.assert_allclose(logit(after), logit(before) - 2.5, atol=1e-4)
+    with pytest.raises(ValueError, match="not a sigmoid unit"):
+        shift_output_logit(keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="output")]), 1.0)
+
+
+def test_trained_detector_carries_the_prior_correction(cache, tmp_path):
+    path, mean, std = cache
+    sequences = _sequences(path, mean, std, FPS)
+    config = TrainConfig(min_epochs=1, max_epochs=1, steps_per_epoch=2, batch_size=8, positive_fraction=0.5, seed=5)
+    shifts = {}
+    for correct in (True, False):
+        model = build_model("crnn", TINY_MODEL, FPS, 16, seed=1)
+        history = train_detector(model, sequences, sequences[:2], dataclasses.replace(config, prior_correction=correct), tmp_path / str(correct), verbose=0)
+        shifts[correct] = (history.logit_shift, model.get_layer("output").layer.bias.numpy().copy())
+    index = WindowSampler(sequences, TINY_MODEL.timesteps, positive_fraction=0.5).index
+    expected = sampling_logit_shift(index.natural_rate, index.sampled_rate(8))
+    assert expected < -1.0 and shifts[True][0] == pytest.approx(expected) and shifts[False][0] == 0.0
+    # same seed, same batches: the corrected bias is the uncorrected one plus the shift
+    np.testing.assert_allclose(shifts[True][1], shifts[False][1] + expected, atol=1e-5)
 
 
 def test_training_curves_keep_the_last_row_of_a_repeated_epoch(tmp_path):
