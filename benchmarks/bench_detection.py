@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> dict:
         wall = time.perf_counter() - start
     audio = args.clips * args.seconds
     ratio = audio / wall
-    n_models = sum(len(members) for members in detectors.values())
+    n_models = sum(len(ensemble.specs) for ensemble in detectors.values())
     print(f"{n_models} paper-sized CRNNs (Table 2: {', '.join(f'{c} tau {list(t)}' for c, t in TABLE2.items())}), loaded in {load_s:.1f} s")
     print(f"{args.clips} clips x {args.seconds:g} s = {audio:g} s of audio detected in {wall:.2f} s ({len(rows)} file-class rows)")
     print(f"detection: ratio={ratio:.1f} (target {TARGET:g})")
