@@ -842,6 +842,11 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser, *, rows: bool = Tru
         help="train on one device, on every GPU of this host, or on the hosts in TF_CONFIG (docs/training.md)",
     )
     parser.add_argument("--mixed-precision", action="store_true", help="train in float16 on a GPU (ignored on the CPU)")
+    parser.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="deterministic TensorFlow ops on one CPU thread: the same weights run after run (slower; docs/robustness.md)",
+    )
     if rows:
         parser.add_argument(
             "--rows",
@@ -884,6 +889,10 @@ def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
 def reproduce_from_args(args: argparse.Namespace) -> list[RunResult]:
     """Run the rows an ``rsed reproduce`` command line names; print Table 4 and each row's scores."""
     experiments = experiments_from_args(args)
+    if getattr(args, "deterministic", False):
+        from .training import make_deterministic
+
+        make_deterministic()
     if experiments[0].training.strategy != "default":
         from .distribute import make_strategy
 

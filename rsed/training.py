@@ -22,6 +22,7 @@ import keras
 
 from .config import ModelConfig, TrainConfig, config_hash
 from .distribute import check_strategy, make_strategy, precision_policy, training_replica
+from .errors import RsedError
 from .models import build_cnn, build_crnn
 from .resume import ResumableTraining
 from .streaming import CacheWindowSampler, CachedSteps
@@ -217,6 +218,23 @@ def train_detector(
         shift_output_logit(model, history.logit_shift)
     plot_training_curves(out_dir / "train_log.csv", out_dir / "training_curves.png", title=f"{out_dir.name} ({config.schedule} schedule)")
     return history
+
+
+def make_deterministic() -> None:
+    """TensorFlow's deterministic ops on one CPU thread: the same seed then gives the same weights, run after run.
+
+    ``enable_op_determinism`` alone left multi-threaded CPU kernels summing in an order that
+    depends on thread timing (docs/robustness.md); one intra-op and one inter-op thread remove
+    that, at the cost of speed. Call before TensorFlow runs anything.
+    """
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError as exc:
+        raise RsedError(None, f"determinism must be set before TensorFlow starts ({exc})") from None
 
 
 def sampling_logit_shift(natural_rate: float, sampled_rate: float) -> float:

@@ -256,6 +256,8 @@ def test_strategy_names_and_cli_flags():
     (experiment,) = experiments_from_args(args)
     training = experiment.training
     assert training.strategy == "mirrored" and training.mixed_precision and training.schedule == "short"
+    assert build_parser().parse_args(["reproduce", "--out", "run", "--deterministic"]).deterministic
+    assert not build_parser().parse_args(["reproduce", "--out", "run"]).deterministic
     plain = experiments_from_args(build_parser().parse_args(["reproduce", "--out", "run"]))[0].training
     assert plain.strategy == "default" and not plain.mixed_precision
     for name in STRATEGIES:
