@@ -16,11 +16,10 @@ import numpy as np
 
 from .baseline import BaselineSpec, context_offsets, stack_context
 from .config import BaselineTrainConfig
-from .detector import is_complete, save_model_folder
+from .detector import MODEL_FILE, is_complete, save_model_folder
 from .errors import CacheError
 
 SPEC_FILE = "baseline.json"
-MODEL_FILE = "model.keras"
 
 
 class FrameBatches(keras.utils.PyDataset):

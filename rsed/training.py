@@ -161,9 +161,9 @@ def train_detector(
     ``callbacks`` run after the built-in ones. Also writes ``tensorboard/`` logs and
     ``training_curves.png``. With ``config.prior_correction`` the returned model's output is
     corrected for the oversampled event windows (:func:`sampling_logit_shift`); the History's
-    ``logit_shift`` says by how much (0.0 without). A snapshot in ``out_dir/backup`` of the same ``config``,
-    ``resume_key`` (the caller's identity of the data) and architecture is resumed; a finished
-    one is only loaded.
+    ``logit_shift`` says by how much (0.0 without). A snapshot in ``out_dir/backup`` of the
+    same ``config``, ``resume_key`` (the caller's identity of the data) and architecture is
+    resumed; a finished one is only loaded.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -83,15 +83,19 @@ class WindowIndex:
         """Number of distinct windows holding at least one event step."""
         return len(self._positives)
 
+    def _n_positive(self, batch_size: int) -> int:
+        """How many windows of a batch are drawn from the windows holding event steps."""
+        return int(round(batch_size * self.positive_fraction)) if len(self._positives) else 0
+
     def sampled_rate(self, batch_size: int) -> float:
         """Expected share of event steps in a batch of ``batch_size`` windows (``natural_rate`` when nothing is oversampled)."""
-        n_pos = int(round(batch_size * self.positive_fraction)) if len(self._positives) else 0
+        n_pos = self._n_positive(batch_size)
         return (n_pos * self._positive_rate + (batch_size - n_pos) * self.natural_rate) / batch_size
 
     def picks(self, batch_size: int, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The windows of one batch: ``clip [B]`` (indices into ``labels``) and ``start [B]`` (steps)."""
         rng = np.random.default_rng([self.seed, epoch, index])
-        n_pos = int(round(batch_size * self.positive_fraction)) if len(self._positives) else 0
+        n_pos = self._n_positive(batch_size)
         rows = self._positives[rng.integers(0, len(self._positives), n_pos)] if n_pos else np.empty((0, 2), np.int64)
         flat = rng.integers(0, self.n_windows, batch_size - n_pos)
         pos = np.searchsorted(self._cum, flat, side="right")
