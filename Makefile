@@ -22,7 +22,7 @@ setup: $(STAMP)
 # The embedded mini dataset: sources, then the paper's three subsets (train, validation, test).
 demo-data: $(STAMP)
 	$(RSED) data mini --root $(DEMO)/mini
-	$(RSED) data synthesize --root $(DEMO)/mini --subset train --split devtrain --mixtures-per-class 90 --seed 4242
+	$(RSED) data synthesize --root $(DEMO)/mini --subset train --split devtrain --mixtures-per-class 150 --seed 4242
 	$(RSED) data synthesize --root $(DEMO)/mini --subset devtrain --split devtrain --mixtures-per-class 30 --seed 42
 	$(RSED) data synthesize --root $(DEMO)/mini --subset devtest --split devtest --mixtures-per-class 60 --seed 42
 

@@ -129,7 +129,7 @@ class TrainConfig:
 
 
 #: The short schedule of ``make demo``: few epochs, named as such in every output.
-SHORT_TRAIN = TrainConfig(min_epochs=8, max_epochs=12, patience=3, steps_per_epoch=40, schedule="short")
+SHORT_TRAIN = TrainConfig(min_epochs=8, max_epochs=12, patience=3, steps_per_epoch=40, decay=0.001, schedule="short")
 
 
 @dataclass(frozen=True)
@@ -166,7 +166,7 @@ class MiniDataConfig:
 
     seed: int = 2017
     events_per_class_per_split: int = 36
-    bgs_per_scene_per_split: int = 4
+    bgs_per_scene_per_split: int = 12
     background_seconds: float = 30.0
     sample_rate: int = 44100
     classes: tuple[str, ...] = DCASE2017_CLASSES

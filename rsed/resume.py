@@ -112,7 +112,7 @@ class ResumableTraining(keras.callbacks.Callback):
         self.backup_dir = self.out_dir / "backup"
         self.key = key
         self.monitor = monitor
-        self.stopper = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience, start_from_epoch=start_from_epoch)
+        self.stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience, start_from_epoch=start_from_epoch)
         self.state: dict | None = None
         self.resumed_from = 0
 

@@ -130,12 +130,37 @@ def window_dataset(sampler, batch_size: int, steps_per_epoch: int, first_epoch: 
     return dataset.with_options(options)
 
 
-def compile_detector(model: keras.Model, config: TrainConfig) -> None:
-    """Compile for training: Adam with Keras-2 decay, binary cross-entropy per step, ROC AUC."""
+#: Name of the metric that early stopping and the best checkpoint watch under prior correction.
+CORRECTED_LOSS = "corrected_loss"
+
+
+def corrected_crossentropy(logit_shift: float):
+    """Binary cross-entropy of the probabilities after adding ``logit_shift`` to their logits.
+
+    Under prior correction the detector that is kept is the shifted one, so its validation loss
+    is what model selection must compare; the plain validation loss judges the unshifted
+    outputs against the natural class balance and favours under-trained, timid epochs.
+    """
+
+    def loss(y_true, y_pred):
+        ops = keras.ops
+        p = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0 - 1e-7)
+        logits = ops.log(p) - ops.log1p(-p) + logit_shift
+        return ops.mean(ops.binary_crossentropy(ops.cast(y_true, "float32"), logits, from_logits=True), axis=-1)
+
+    return loss
+
+
+def compile_detector(model: keras.Model, config: TrainConfig, logit_shift: float = 0.0) -> None:
+    """Compile for training: Adam with Keras-2 decay, binary cross-entropy per step, ROC AUC and,
+    with a non-zero ``logit_shift``, the prior-corrected loss (:data:`CORRECTED_LOSS`)."""
+    metrics = [keras.metrics.AUC(name="auc")]
+    if logit_shift:
+        metrics.append(keras.metrics.MeanMetricWrapper(corrected_crossentropy(logit_shift), name=CORRECTED_LOSS))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=keras2_decay_schedule(config.learning_rate, config.decay)),
         loss="binary_crossentropy",
-        metrics=[keras.metrics.AUC(name="auc")],
+        metrics=metrics,
     )
 
 
@@ -153,9 +178,10 @@ def train_detector(
     """Fit ``model`` (built for windows of ``tau`` steps) and leave it holding its best weights.
 
     ``train`` is either clips in memory or a feature cache read from disk batch by batch
-    (:class:`rsed.streaming.CachedSteps`); both give the same batches. Early stopping watches
-    the validation loss on fixed non-overlapping windows of the validation clips; it may only
-    stop after ``config.min_epochs`` epochs. ``config.strategy`` and
+    (:class:`rsed.streaming.CachedSteps`); both give the same batches. Early stopping and the
+    best checkpoint watch the validation loss on fixed non-overlapping windows of the validation
+    clips (under prior correction, the loss of the corrected outputs, :data:`CORRECTED_LOSS`);
+    stopping may only come after ``config.min_epochs`` epochs. ``config.strategy`` and
     ``config.mixed_precision`` train a copy of ``model`` on several devices or in float16
     (rsed/distribute.py); ``model`` itself stays a float32 single-device model. Extra
     ``callbacks`` run after the built-in ones. Also writes ``tensorboard/`` logs and
@@ -175,27 +201,31 @@ def train_detector(
     distributed = config.strategy != "default" or policy is not None
     train_model = training_replica(model, strategy, policy) if distributed else model
     x_val, y_val = tiled_windows(validation, tau)
-    with strategy.scope() if distributed else contextlib.nullcontext():
-        compile_detector(train_model, config)
-    best = out_dir / "best.weights.h5"
-    first_epoch = _FirstEpoch()
-    all_callbacks = [
-        # Replaces BackupAndRestore, ModelCheckpoint, EarlyStopping and CSVLogger (see rsed/resume.py).
-        ResumableTraining(
-            out_dir,
-            key=config_hash([dataclasses.asdict(config), resume_key]),
-            monitor="val_loss",
-            patience=config.patience,
-            start_from_epoch=config.min_epochs,
-        ),
-        first_epoch,  # after ResumableTraining, which sets the epoch a resumed run starts at
-        *_tensorboard(out_dir / "tensorboard"),
-        *callbacks,
-    ]
-    if verbose is None:
-        verbose = 1 if sys.stderr.isatty() else 2
     sampler = make_sampler(train, tau, config)
     try:
+        logit_shift = 0.0
+        if config.prior_correction:
+            logit_shift = sampling_logit_shift(sampler.index.natural_rate, sampler.index.sampled_rate(config.batch_size))
+        with strategy.scope() if distributed else contextlib.nullcontext():
+            compile_detector(train_model, config, logit_shift)
+        best = out_dir / "best.weights.h5"
+        first_epoch = _FirstEpoch()
+        all_callbacks = [
+            # Replaces BackupAndRestore, ModelCheckpoint, EarlyStopping and CSVLogger (see rsed/resume.py).
+            ResumableTraining(
+                out_dir,
+                key=config_hash([dataclasses.asdict(config), resume_key]),
+                # Select the epoch whose *corrected* outputs fit the validation data best (the model kept).
+                monitor=f"val_{CORRECTED_LOSS}" if logit_shift else "val_loss",
+                patience=config.patience,
+                start_from_epoch=config.min_epochs,
+            ),
+            first_epoch,  # after ResumableTraining, which sets the epoch a resumed run starts at
+            *_tensorboard(out_dir / "tensorboard"),
+            *callbacks,
+        ]
+        if verbose is None:
+            verbose = 1 if sys.stderr.isatty() else 2
         history = train_model.fit(
             window_dataset(sampler, config.batch_size, config.steps_per_epoch, lambda: first_epoch.epoch),
             steps_per_epoch=config.steps_per_epoch,
@@ -212,10 +242,9 @@ def train_detector(
         train_model.load_weights(str(best))
     if train_model is not model:
         model.set_weights(train_model.get_weights())
-    history.logit_shift = 0.0
-    if config.prior_correction:
-        history.logit_shift = sampling_logit_shift(sampler.index.natural_rate, sampler.index.sampled_rate(config.batch_size))
-        shift_output_logit(model, history.logit_shift)
+    history.logit_shift = logit_shift
+    if logit_shift:
+        shift_output_logit(model, logit_shift)
     plot_training_curves(out_dir / "train_log.csv", out_dir / "training_curves.png", title=f"{out_dir.name} ({config.schedule} schedule)")
     return history
 

@@ -127,8 +127,9 @@ def _crash_on_call(monkeypatch, module, name: str, call: int, garbage: list[Path
     monkeypatch.setattr(module, name, wrapped)
 
 
-#: A tiny CNN whose early stopping ends the run after epoch 2 (the best loss is epoch 0's).
-CRASH_TRAIN = dict(max_epochs=6, min_epochs=1, patience=1, learning_rate=0.003)
+#: A tiny CNN whose early stopping ends the run after epoch 2 (the best loss is epoch 0's). Without
+#: prior correction it watches the plain validation loss, which this setup makes rise after epoch 0.
+CRASH_TRAIN = dict(max_epochs=6, min_epochs=1, patience=1, learning_rate=0.003, prior_correction=False)
 
 
 def test_training_crashed_between_snapshot_and_commit_ends_as_an_uninterrupted_run(tmp_path, monkeypatch):

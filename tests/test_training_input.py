@@ -18,9 +18,9 @@ from rsed.features import compute_stats, read_cache, to_steps
 from rsed.reproduce import _sequences, experiments_from_args
 from rsed.streaming import CachedSteps, CacheWindowSampler
 from rsed.synthetic_cache import write_synthetic_cache
-from rsed.training import build_model, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
+from rsed.training import CORRECTED_LOSS, build_model, corrected_crossentropy, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
 from rsed.training_plots import plot_training_curves, read_train_log
-from rsed.windows import WindowSampler
+from rsed.windows import WindowSampler, tiled_windows
 
 FEATURES = FeatureConfig(n_mels=16)
 FPS = FEATURES.frames_per_step
@@ -215,6 +215,36 @@ def test_trained_detector_carries_the_prior_correction(cache, tmp_path):
     np.testing.assert_allclose(shifts[True][1], shifts[False][1] + expected, atol=1e-5)
 
 
+def test_corrected_crossentropy_is_the_loss_of_the_shifted_probabilities():
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.01, 0.99, size=(5, 7, 1)).astype(np.float32)
+    y = (rng.random((5, 7, 1)) < 0.3).astype(np.float32)
+    q = 1.0 / (1.0 + np.exp(-(np.log(p / (1 - p)) - 2.0)))  # sigmoid(logit(p) - 2)
+    expected = -(y * np.log(q) + (1 - y) * np.log(1 - q)).mean(axis=-1)
+    got = keras.ops.convert_to_numpy(corrected_crossentropy(-2.0)(y, p))
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    plain = keras.ops.convert_to_numpy(corrected_crossentropy(0.0)(y, p))
+    np.testing.assert_allclose(plain, keras.ops.convert_to_numpy(keras.losses.binary_crossentropy(y, p)), rtol=1e-4)
+
+
+def test_prior_corrected_training_keeps_the_epoch_with_the_lowest_corrected_validation_loss(cache, tmp_path):
+    """The kept detector is the shifted one, so the epoch is chosen by the shifted outputs' validation loss."""
+    path, mean, std = cache
+    sequences = _sequences(path, mean, std, FPS)
+    config = TrainConfig(min_epochs=4, max_epochs=4, steps_per_epoch=2, batch_size=8, positive_fraction=0.5, seed=5)
+    model = build_model("crnn", TINY_MODEL, FPS, 16, seed=1)
+    history = train_detector(model, sequences, sequences[:3], config, tmp_path / "run", verbose=0)
+    corrected = read_train_log(tmp_path / "run" / "train_log.csv")[f"val_{CORRECTED_LOSS}"]
+    assert len(corrected) == 4 and all(np.isfinite(corrected))
+    best = int(np.argmin(corrected))
+    # best.weights.h5 holds that epoch: re-scoring it (unshifted) reproduces its logged corrected loss
+    check = build_model("crnn", TINY_MODEL, FPS, 16, seed=1)
+    check.load_weights(str(tmp_path / "run" / "best.weights.h5"))
+    x_val, y_val = tiled_windows(sequences[:3], TINY_MODEL.timesteps)
+    loss = float(np.mean(keras.ops.convert_to_numpy(corrected_crossentropy(history.logit_shift)(y_val, check.predict(x_val, verbose=0)))))
+    assert loss == pytest.approx(corrected[best], rel=1e-3)
+
+
 def test_training_curves_keep_the_last_row_of_a_repeated_epoch(tmp_path):
     log = tmp_path / "train_log.csv"
     log.write_text("epoch,auc,loss,val_auc,val_loss\n0,0.6,0.7,0.55,0.69\n1,0.7,0.6,0.6,0.65\n1,0.71,0.59,0.61,0.64\n2,0.8,0.5,0.62,0.66\n")
@@ -264,3 +294,16 @@ def test_strategy_names_and_cli_flags():
         assert experiments_from_args(build_parser().parse_args(["reproduce", "--out", "run", "--strategy", name, "--rows", "all"]))[-1].training.strategy == name
     with pytest.raises(SystemExit):
         build_parser().parse_args(["reproduce", "--out", "run", "--strategy", "parameter_server"])
+
+
+def test_importing_rsed_chooses_the_bfc_allocator_unless_the_environment_says_otherwise():
+    """TensorFlow reads TF_CPU_ALLOCATOR_USE_BFC once, at its first allocation: rsed sets a default on import."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import os, rsed; print(os.environ.get('TF_CPU_ALLOCATOR_USE_BFC'))"
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip() == "true"
+    env["TF_CPU_ALLOCATOR_USE_BFC"] = "false"
+    assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip() == "false"
