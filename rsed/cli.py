@@ -27,7 +27,7 @@ def _cmd_mini(args) -> None:
     from .data.mini import generate_mini
 
     config = MiniDataConfig(seed=args.seed)
-    path = generate_mini(_root(args.root), config)
+    path = generate_mini(_root(args.root), config, workers=args.workers)
     print(f"mini source tree at {path}")
 
 
@@ -42,7 +42,7 @@ def _cmd_synthesize(args) -> None:
         ebrs=tuple(args.ebrs),
         length_seconds=args.length,
     )
-    sets = synthesize(_root(args.root), args.subset, args.split, config, classes=args.classes)
+    sets = synthesize(_root(args.root), args.subset, args.split, config, classes=args.classes, workers=args.workers)
     for s in sets:
         print(f"{s.subset}/{s.param_hash}: {s.class_name} -> {s.event_list_path}")
 
@@ -116,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     mini = data.add_parser("mini", help="generate the embedded mini source tree")
     mini.add_argument("--root", help="data root (default: $RSED_DATA)")
     mini.add_argument("--seed", type=int, default=2017)
+    mini.add_argument("--workers", type=int, help="processes generating files (default: every available core; same files for any number)")
     mini.set_defaults(func=_cmd_mini)
 
     syn = data.add_parser("synthesize", help="mix sources into a mixture subset (the official recipe)")
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     syn.add_argument("--length", type=float, default=30.0, help="mixture length in seconds")
     syn.add_argument("--seed", type=int, default=42)
     syn.add_argument("--classes", nargs="+", help="limit to these classes")
+    syn.add_argument("--workers", type=int, help="processes rendering mixtures (default: every available core; same files for any number)")
     syn.set_defaults(func=_cmd_synthesize)
 
     dc = data.add_parser("dcase2017", help="download, verify, extract and synthesize DCASE 2017 Task 2 (docs/dcase2017.md)")

@@ -17,14 +17,10 @@ import contextlib
 import dataclasses
 import functools
 import hashlib
-import itertools
 import json
 import logging
 import math
-import multiprocessing
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -37,7 +33,8 @@ from . import __version__
 from .audio import load_audio
 from .config import FeatureConfig
 from .data.layout import MixtureEvent, MixtureSet
-from .errors import AudioError, CacheError, DataError, RsedError
+from .errors import AudioError, CacheError, DataError
+from .parallel import available_cores, ordered_map, resolve_workers
 from .fileio import atomic_path, remove_stale_parts, write_json
 
 log = logging.getLogger(__name__)
@@ -415,58 +412,9 @@ def read_cache(path: str | Path, config: FeatureConfig | None = None) -> list[Cl
     return list(iter_cache(path, config))
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity, which containers and taskset narrow;
-    ``os.cpu_count()`` counts the whole machine)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # not on Linux
-        return os.cpu_count() or 1
-
-
-def _init_worker() -> None:
-    """Pool initialiser: one BLAS thread per worker process, the pool supplies the parallelism."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
-        return
-    threadpool_limits(1)
-
-
-def _extract_job(path: str, config: FeatureConfig, extractor=None):
-    """Worker task: ``(logmel, None)``, or ``(None, (error class, path, reason))`` for an RsedError.
-
-    RsedError takes two arguments and does not survive pickling, so it is sent as parts.
-    """
-    try:
-        return (extractor or extract_file)(path, config), None
-    except RsedError as exc:
-        return None, (type(exc), None if exc.path is None else str(exc.path), exc.reason)
-
-
 def _extract_all(paths: list[Path], config: FeatureConfig, workers: int, extractor=None) -> Iterator[np.ndarray]:
     """``extractor`` (default :func:`extract_file`) of each path, yielded in the order given; in-process when ``workers`` is 1."""
-    if workers <= 1:
-        for path in paths:
-            yield (extractor or extract_file)(path, config)
-        return
-    # "spawn": workers start clean, never inheriting locks or threads (BLAS, TensorFlow) of the parent.
-    context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
-    try:
-        todo = iter(paths)
-        pending = collections.deque(pool.submit(_extract_job, str(p), config, extractor) for p in itertools.islice(todo, 2 * workers))
-        while pending:
-            features, error = pending.popleft().result()
-            following = next(todo, None)
-            if following is not None:
-                pending.append(pool.submit(_extract_job, str(following), config, extractor))
-            if error is not None:
-                cls, err_path, reason = error
-                raise cls(err_path, reason)
-            yield features
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    return ordered_map(functools.partial(extractor or extract_file, config=config), [str(p) for p in paths], workers)
 
 
 def _progress(iterable, total: int, desc: str, enabled: bool):
@@ -520,12 +468,10 @@ def build_cache(
     duplicates = sorted(name for name, count in collections.Counter(groups).items() if count > 1)
     if duplicates:
         raise DataError(mixture_set.event_list_path, f"several files share the name(s) {', '.join(duplicates)}")
-    workers = available_cores() if workers is None else int(workers)
-    if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
+    workers = resolve_workers(workers, len(events))
     audio_paths = [mixture_set.audio_dir / e.filename for e in events]
     desc = f"features {mixture_set.subset}/{mixture_set.class_name}"
-    features = _extract_all(audio_paths, config, min(workers, max(1, len(events))), extractor)
+    features = _extract_all(audio_paths, config, workers, extractor)
     remove_stale_parts(path)  # a killed build's temporary file
     with contextlib.closing(features), atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:

@@ -135,9 +135,10 @@ def test_class_signatures(mini_root):
 
 
 def test_deterministic_and_seeded(mini_root, tmp_path):
+    """Same seed, same files, whether made in one process or two; another seed, other audio."""
     config = MiniDataConfig(events_per_class_per_split=1, bgs_per_scene_per_split=1, background_seconds=3.0)
-    a = generate_mini(tmp_path / "a", config, progress=False)
-    b = generate_mini(tmp_path / "b", config, progress=False)
+    a = generate_mini(tmp_path / "a", config, progress=False, workers=1)
+    b = generate_mini(tmp_path / "b", config, progress=False, workers=2)
     assert _digest(a / SOURCE_DIR) == _digest(b / SOURCE_DIR)
     c = generate_mini(tmp_path / "c", MiniDataConfig(seed=1, events_per_class_per_split=1, bgs_per_scene_per_split=1, background_seconds=3.0), progress=False)
     wav = lambda root: {k: v for k, v in _digest(root / SOURCE_DIR).items() if k.endswith(".wav")}  # noqa: E731

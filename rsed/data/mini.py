@@ -34,6 +34,7 @@ split, the kind and the index), so the output is byte-identical for a seed, ``de
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -51,6 +52,7 @@ from ..audio import write_audio
 from ..config import MiniDataConfig
 from ..errors import DataError
 from ..fileio import write_json, write_yaml
+from ..parallel import ordered_map, resolve_workers
 from .layout import MIXTURE_DIR, SOURCE_DIR, SPLITS
 
 #: Version of the generator: part of the marker, a new version regenerates.
@@ -724,7 +726,33 @@ def _check_config(config: MiniDataConfig) -> None:
         raise ValueError(f"MiniDataConfig.sample_rate must be >= 16000 Hz, got {config.sample_rate}")
 
 
-def generate_mini(root: str | Path, config: MiniDataConfig = MiniDataConfig(), progress: bool = True) -> Path:
+@dataclasses.dataclass(frozen=True)
+class _SourceJob:
+    """One source file of the mini tree: a background of a scene or an event of a class, ``i``-th of its split."""
+
+    base: Path
+    config: MiniDataConfig
+    kind: str
+    split: str
+    name: str
+    i: int
+
+
+def _write_source(job: _SourceJob) -> dict:
+    """Generate and write one source file (its own seeded generator); return its cv_setup yaml entry."""
+    rng = _rng(job.config.seed, job.split, job.kind, job.name, job.i)
+    sr = int(job.config.sample_rate)
+    filename = f"{job.name}_{job.split}_{job.i:03d}.wav"
+    if job.kind == "bg":
+        y = make_background(rng, job.name, float(job.config.background_seconds), sr)
+        write_audio(job.base / "bgs" / job.name / filename, y, sr, subtype=SUBTYPE)
+        return {"filepath": f"{job.name}/{filename}", "classname": job.name}
+    y, (start, end) = make_event_file(rng, job.name, sr)
+    write_audio(job.base / "events" / job.name / filename, y, sr, subtype=SUBTYPE)
+    return {"audio_filename": filename, "segment": [start, end]}
+
+
+def generate_mini(root: str | Path, config: MiniDataConfig = MiniDataConfig(), progress: bool = True, workers: int | None = None) -> Path:
     """Write the mini source tree under ``root/data/source_data`` and return ``root``.
 
     Idempotent: when ``source_data/mini.json`` (written last) records the same config and
@@ -738,6 +766,8 @@ def generate_mini(root: str | Path, config: MiniDataConfig = MiniDataConfig(), p
     config : seed, number of events per class and backgrounds per scene per split, background
         length (s), sample rate (Hz), classes (any of babycry, glassbreak, gunshot).
     progress : show a tqdm progress bar (only on a terminal).
+    workers : processes generating files (default: every available core); the files are the
+        same for any number, each is made by its own seeded generator.
     """
     _check_config(config)
     root = Path(root)
@@ -758,30 +788,23 @@ def generate_mini(root: str | Path, config: MiniDataConfig = MiniDataConfig(), p
     base.mkdir(parents=True, exist_ok=True)
     write_json(partial_path, wanted)
 
-    sr = int(config.sample_rate)
     jobs = []
     for split in SPLITS:
         for scene in SCENES:
             for i in range(config.bgs_per_scene_per_split):
-                jobs.append(("bg", split, scene, i))
+                jobs.append(_SourceJob(base, config, "bg", split, scene, i))
         for class_name in config.classes:
             for i in range(config.events_per_class_per_split):
-                jobs.append(("event", split, class_name, i))
+                jobs.append(_SourceJob(base, config, "event", split, class_name, i))
     events_yaml = {split: {c: [] for c in config.classes} for split in SPLITS}
     bgs_yaml = {split: [] for split in SPLITS}
     disable = True if not progress else not sys.stderr.isatty()
-    for kind, split, name, i in tqdm(jobs, desc="mini dataset", unit="file", disable=disable):
-        rng = _rng(config.seed, split, kind, name, i)
-        if kind == "bg":
-            filename = f"{name}_{split}_{i:03d}.wav"
-            y = make_background(rng, name, float(config.background_seconds), sr)
-            write_audio(base / "bgs" / name / filename, y, sr, subtype=SUBTYPE)
-            bgs_yaml[split].append({"filepath": f"{name}/{filename}", "classname": name})
-        else:
-            filename = f"{name}_{split}_{i:03d}.wav"
-            y, (start, end) = make_event_file(rng, name, sr)
-            write_audio(base / "events" / name / filename, y, sr, subtype=SUBTYPE)
-            events_yaml[split][name].append({"audio_filename": filename, "segment": [start, end]})
+    with contextlib.closing(ordered_map(_write_source, jobs, resolve_workers(workers, len(jobs)))) as written:
+        for job, entry in tqdm(zip(jobs, written), total=len(jobs), desc="mini dataset", unit="file", disable=disable):
+            if job.kind == "bg":
+                bgs_yaml[job.split].append(entry)
+            else:
+                events_yaml[job.split][job.name].append(entry)
     for split in SPLITS:
         write_yaml(base / "cv_setup" / f"events_{split}.yaml", events_yaml[split])
         write_yaml(base / "cv_setup" / f"bgs_{split}.yaml", bgs_yaml[split])

@@ -33,7 +33,9 @@ Choices the official synthesizer leaves open or that we made differently
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -51,6 +53,7 @@ from ..audio import load_audio, write_audio
 from ..config import MixtureConfig
 from ..errors import AudioError, DataError
 from ..fileio import write_text, write_yaml
+from ..parallel import ordered_map, resolve_workers
 from .layout import (
     SOURCE_DIR,
     MixtureEvent,
@@ -405,7 +408,14 @@ def _recipes_text(recipes: list[dict]) -> str:
     return yaml.safe_dump(recipes, default_flow_style=False, sort_keys=False)
 
 
-def _synthesize_class(mset: MixtureSet, recipes: list[dict], config: MixtureConfig, cache: _AudioCache, progress: bool) -> None:
+def _render_file(root: Path, audio_dir: Path, config: MixtureConfig, recipe: dict, cache: _AudioCache | None = None) -> str:
+    """Render one recipe and write its audio atomically; returns the file name (a pool job)."""
+    mixture, _ = render_recipe(root, recipe, config, cache)
+    write_audio(audio_dir / recipe["mixture_audio_filename"], mixture, int(config.sample_rate))
+    return recipe["mixture_audio_filename"]
+
+
+def _synthesize_class(mset: MixtureSet, recipes: list[dict], config: MixtureConfig, cache: _AudioCache, progress: bool, workers: int | None = None) -> None:
     """Render one class set: recipes, audio (skipping files already written), event list last."""
     text = _recipes_text(recipes)
     recipes_match = mset.recipes_path.is_file() and mset.recipes_path.read_bytes() == text.encode("utf-8")
@@ -424,12 +434,13 @@ def _synthesize_class(mset: MixtureSet, recipes: list[dict], config: MixtureConf
                 old.unlink()
         write_text(mset.recipes_path, text)
     disable = True if not progress else not sys.stderr.isatty()
-    for recipe in tqdm(recipes, desc=f"{mset.subset} {mset.class_name}", unit="mix", disable=disable):
-        out = audio_dir / recipe["mixture_audio_filename"]
-        if out.is_file():
-            continue
-        mixture, _ = render_recipe(mset.root, recipe, config, cache)
-        write_audio(out, mixture, int(config.sample_rate))
+    todo = [r for r in recipes if not (audio_dir / r["mixture_audio_filename"]).is_file()]
+    workers = resolve_workers(workers, len(todo))
+    # In-process the loaded sources are shared through ``cache``; pool workers load their own.
+    job = functools.partial(_render_file, mset.root, audio_dir, config, cache=cache if workers == 1 else None)
+    with contextlib.closing(ordered_map(job, todo, workers)) as done:
+        for _ in tqdm(done, total=len(todo), desc=f"{mset.subset} {mset.class_name}", unit="mix", disable=disable):
+            pass
     events_text = format_event_list([recipe_event(r) for r in recipes])
     if not (mset.event_list_path.is_file() and mset.event_list_path.read_bytes() == events_text.encode("utf-8")):
         write_event_list(mset.event_list_path, [recipe_event(r) for r in recipes])
@@ -442,6 +453,7 @@ def synthesize(
     config: MixtureConfig = MixtureConfig(),
     classes: list[str] | None = None,
     progress: bool = True,
+    workers: int | None = None,
 ) -> list[MixtureSet]:
     """Synthesize the mixtures of ``subset`` from the sources of ``split`` under ``root``.
 
@@ -461,6 +473,8 @@ def synthesize(
     config : the mixture recipe parameters.
     classes : classes to synthesize; all classes of the split when ``None``.
     progress : show a tqdm progress bar (only on a terminal).
+    workers : processes rendering mixtures (default: every available core); the files do not
+        depend on it (recipes are drawn first, in one process).
 
     Returns
     -------
@@ -496,7 +510,7 @@ def synthesize(
     for class_name in classes:
         mset = MixtureSet(root, subset, param_hash, class_name)
         recipes = make_recipes(sources, class_name, config, subset)
-        _synthesize_class(mset, recipes, config, cache, progress)
+        _synthesize_class(mset, recipes, config, cache, progress, workers)
         sets.append(mset)
     return sets
 
