@@ -24,7 +24,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,8 @@ class Run:
     experiment: dict
     scores: dict
     row: str = ""
+    #: Onset look-back (s) per class as the run chose it on the validation subset (rsed/lookback.py).
+    lookbacks: dict = field(default_factory=dict)
 
     @property
     def features(self) -> FeatureConfig:
@@ -76,8 +79,10 @@ class Run:
         return tuple(table.get(class_name, self.experiment.get("default_timesteps", ())))
 
     def postprocess(self, class_name: str) -> PostprocessConfig:
-        """The thresholds the run applied (the paper's t1 per class, t2 = 0.5)."""
-        return paper_postprocess(class_name)
+        """The thresholds the run applied: the paper's t1 per class, t2 = 0.5, and the look-back it chose."""
+        base = paper_postprocess(class_name)
+        lookback = self.lookbacks.get(class_name)
+        return base if lookback is None else dataclasses.replace(base, lookback_seconds=float(lookback))
 
     def output_stem(self, class_name: str) -> str:
         """``<class>_<architecture>_t<tau>[+t<tau>...]``: the name of its predictions and estimates."""
@@ -128,13 +133,17 @@ def open_run(folder: str | Path, row: str | None = None) -> Run:
         record = choose_row(read_row_records(folder), row)
         experiment = record["experiment"]
         scores: dict = {}
+        lookbacks: dict = {}
         for class_name, per_class in record["per_class"].items():
             for subset, score in per_class["scores"].items():
                 scores.setdefault(subset, {})[class_name] = score
+            lookback = (per_class.get("postprocess") or {}).get("lookback_seconds")
+            if lookback is not None:
+                lookbacks[class_name] = float(lookback)
         from_dict(FeatureConfig, experiment["features"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(rows, f"no usable row record ({exc})") from None
-    return Run(folder, experiment, scores, str(record.get("row", "")))
+    return Run(folder, experiment, scores, str(record.get("row", "")), lookbacks)
 
 
 # ----------------------------------------------------------------------------------------

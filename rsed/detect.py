@@ -10,7 +10,9 @@ Which detectors form a class's ensemble (docs/analysis.md):
    timestep for the short one's demo row); else every detector of that class and architecture, which must share
    their feature and training settings.
 
-The thresholds are the paper's (t1 per class, t2 = 0.5), as the run applied them.
+The thresholds are the paper's (t1 per class, t2 = 0.5) and the onset look-back is the one the
+run chose on its validation subset for that ensemble (rsed/lookback.py; the default 3 s for
+detectors outside a run), as the run applied them.
 Any audio libsndfile reads (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1) at any rate and with any
 number of channels is resampled to the detectors' rate and down-mixed by averaging the
 channels; the whole file is one probability sequence, whatever its length.
@@ -18,6 +20,7 @@ channels; the whole file is one probability sequence, whatever its length.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import sys
@@ -140,6 +143,11 @@ def recorded_ensembles(models: Path) -> dict[tuple[str, str], tuple[int, ...]]:
     one class may not). Empty when ``models`` is not a run's ``models/`` folder or nothing
     usable is recorded.
     """
+    return {key: taus for key, (taus, _) in _recorded_rows(models).items()}
+
+
+def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...], float | None]]:
+    """``{(architecture, class): (timesteps, onset look-back in s or None)}`` by the tiers of :func:`recorded_ensembles`."""
     from .reproduce import read_row_records
 
     models = Path(models)
@@ -149,23 +157,33 @@ def recorded_ensembles(models: Path) -> dict[tuple[str, str], tuple[int, ...]]:
         records = read_row_records(models.parent)
     except RsedError:
         return {}
-    tiers: dict[tuple[str, str], dict[int, set[tuple[int, ...]]]] = {}
+    tiers: dict[tuple[str, str], dict[int, set]] = {}
     for record in records:
         try:
             arch, row = str(record["architecture"]), str(record["row"])
             recorded = {str(c): tuple(int(t) for t in taus) for c, taus in record["timesteps"].items()}
+            per_class = record.get("per_class") or {}
+            lookbacks = {str(c): (v.get("postprocess") or {}).get("lookback_seconds") for c, v in per_class.items()}
+            lookbacks = {c: None if lb is None else float(lb) for c, lb in lookbacks.items()}
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
         tier = 0 if row == arch else 1 if row == f"{arch}_demo" else 2
         for class_name, taus in recorded.items():
             if taus:
-                tiers.setdefault((arch, class_name), {}).setdefault(tier, set()).add(taus)
+                tiers.setdefault((arch, class_name), {}).setdefault(tier, set()).add((taus, lookbacks.get(class_name)))
     found = {}
     for key, by_tier in tiers.items():
         best = by_tier[min(by_tier)]
-        if len(best) == 1:
-            found[key] = next(iter(best))
+        if len({taus for taus, _ in best}) == 1:
+            chosen = {lb for _, lb in best}
+            found[key] = (next(iter(best))[0], chosen.pop() if len(chosen) == 1 else None)
     return found
+
+
+def recorded_lookback(models: Path, architecture: str, class_name: str, timesteps: tuple[int, ...]) -> float | None:
+    """The onset look-back (s) the run owning ``models`` chose for this ensemble, or None (then the default applies)."""
+    taus, lookback = _recorded_rows(models).get((architecture, class_name), ((), None))
+    return lookback if tuple(sorted(taus)) == tuple(sorted(timesteps)) else None
 
 
 def choose_ensembles(
@@ -232,12 +250,15 @@ def load_detectors(
     ensembles = {}
     for class_name, (arch, entries) in choose_ensembles(models, classes, architecture=architecture, timesteps=timesteps).items():
         loaded = [load_detector(folder) for folder, _ in entries]
+        specs = tuple(spec for _, spec in loaded)
+        post = paper_postprocess(class_name)
+        lookback = recorded_lookback(models, arch, class_name, tuple(s.timesteps for s in specs))
         ensembles[class_name] = Ensemble(
             class_name=class_name,
             architecture=arch,
             folders=tuple(folder for folder, _ in entries),
-            specs=tuple(spec for _, spec in loaded),
-            postprocess=paper_postprocess(class_name),
+            specs=specs,
+            postprocess=post if lookback is None else dataclasses.replace(post, lookback_seconds=lookback),
             models=tuple(model for model, _ in loaded),
         )
     return ensembles

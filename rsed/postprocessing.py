@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import PostprocessConfig
+from .data.layout import MixtureEvent
 
 
 @dataclass(frozen=True)
@@ -90,3 +91,13 @@ def ensemble_average(sequences: list[np.ndarray]) -> np.ndarray:
     if len(lengths) != 1:
         raise ValueError(f"probability sequences differ in length: {sorted(lengths)}")
     return np.mean(np.stack([np.asarray(s, dtype=np.float64) for s in sequences]), axis=0)
+
+
+def detect_all(probs: dict[str, np.ndarray], class_name: str, config: PostprocessConfig, step_seconds: float) -> list[MixtureEvent]:
+    """:func:`detect_event` on every clip of ``{filename: [n_steps]}``: the detections as event-list entries."""
+    events = []
+    for name, p in probs.items():
+        det = detect_event(p, step_seconds, config)
+        if det is not None:
+            events.append(MixtureEvent(name, round(det.onset, 4), round(det.offset, 4), class_name))
+    return events

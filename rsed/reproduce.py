@@ -50,7 +50,7 @@ from .data.layout import MixtureEvent, find_mixture_sets, mixture_set
 from .errors import CacheError, DataError, RsedError
 from .evaluation import ClassScore, class_average, score_class
 from .fileio import write_json, write_text
-from .postprocessing import detect_event, ensemble_average
+from .postprocessing import detect_all, ensemble_average
 
 RUN_FILE = "run.json"
 RUN_FORMAT_VERSION = 1
@@ -86,6 +86,9 @@ class Experiment:
     baseline_model: BaselineModelConfig = BaselineModelConfig()
     baseline_training: BaselineTrainConfig = BaselineTrainConfig()
     baseline_postprocess: BaselinePostprocessConfig = BaselinePostprocessConfig()
+    #: Onset look-backs (s) tried per class on the validation subset (rsed/lookback.py); empty:
+    #: ``PostprocessConfig.lookback_seconds`` for every class.
+    lookback_grid: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -176,6 +179,7 @@ def run_identity(root: Path, experiment: Experiment, classes: list[str] | None) 
             "model": dataclasses.asdict(e.model),
             "training": dataclasses.asdict(e.training),
             "scoring": dataclasses.asdict(e.scoring),
+            "lookback_grid": e.lookback_grid,
             "baseline": {
                 "features": dataclasses.asdict(e.baseline_features),
                 "model": dataclasses.asdict(e.baseline_model),
@@ -481,16 +485,6 @@ def ensemble_predictions(members: list[dict[str, np.ndarray]]) -> dict[str, np.n
     return {n: ensemble_average([m[n] for m in members]) for n in names}
 
 
-def detect_all(probs: dict[str, np.ndarray], class_name: str, config: PostprocessConfig, step_seconds: float) -> list[MixtureEvent]:
-    """Apply the two-threshold decision to every clip: at most one event per clip."""
-    events = []
-    for name, p in probs.items():
-        det = detect_event(p, step_seconds, config)
-        if det is not None:
-            events.append(MixtureEvent(name, round(det.onset, 4), round(det.offset, 4), class_name))
-    return events
-
-
 # --------------------------------------------------------------------------------------
 # Running rows
 # --------------------------------------------------------------------------------------
@@ -565,11 +559,12 @@ def run(
     for c in row_classes:
         folders, reused = _train_members(root, out, experiment, c, caches, overwrite=overwrite)
         class_record = {"members": {tag: _model_info(f, out, reused[tag]) for tag, f in folders.items()}, "scores": {}, "member_scores": {}}
+        post, class_record["postprocess"] = _choose_postprocess(root, out, experiment, c, folders, caches)
         for subset in subsets[2:]:
             cache = caches.get(("baseline", subset, c) if experiment.architecture == "fnn" else (subset, c))
             if cache is None:
                 continue
-            score, member_scores = _score_subset(root, out, experiment, c, subset, folders, cache)
+            score, member_scores = _score_subset(root, out, experiment, c, subset, folders, cache, post)
             result.scores.setdefault(subset, {})[c] = score
             class_record["scores"][subset] = dataclasses.asdict(score)
             for tag, member_score in member_scores.items():
@@ -595,47 +590,80 @@ def _train_members(root: Path, out: Path, experiment: Experiment, class_name: st
     return folders, reused
 
 
-def _score_subset(root: Path, out: Path, experiment: Experiment, class_name: str, subset: str, folders: dict[str, Path], cache: Path) -> tuple[ClassScore, dict[str, ClassScore]]:
-    """Predict (or reuse) each member on a subset, average them, decide, write the event lists and score.
-
-    Returns the ensemble's score and, for an ensemble of several models, each member's.
-    """
-    from .data.layout import write_event_list
-
+def _subset_probabilities(out: Path, experiment: Experiment, class_name: str, subset: str, folders: dict[str, Path], cache: Path) -> tuple[dict, dict]:
+    """Predict (or reuse) each member on a subset and average them: ``(ensemble probs, {tag: member probs})``."""
     arch, tags = experiment.architecture, list(folders)
-    predictions, estimates = out / "predictions" / subset, out / "estimates" / subset
-    stem = f"{class_name}_{arch}" if arch == "fnn" else f"{class_name}_{arch}_" + "+".join(tags)
-    reference = mixture_set(root, subset, class_name).events()
+    predictions = out / "predictions" / subset
+    stem = _output_stem(experiment, class_name, tags)
     member_probs = {}
     for tag, folder in folders.items():
         if arch == "fnn":
             member_probs[tag] = predict_baseline_subset(folder, cache, predictions / f"{stem}.npz")
         else:
             member_probs[tag] = predict_subset([folder], cache, predictions / f"{class_name}_{arch}_{tag}.npz")
+    if len(tags) == 1:
+        return member_probs[tags[0]], member_probs
+    probs = ensemble_predictions([member_probs[t] for t in tags])
+    key = config_hash([_prediction_key([f], cache) for f in folders.values()])
+    if _load_predictions(predictions / f"{stem}.npz", key) is None:
+        _save_predictions(predictions / f"{stem}.npz", key, probs)
+    return probs, member_probs
+
+
+def _output_stem(experiment: Experiment, class_name: str, tags: list[str]) -> str:
+    arch = experiment.architecture
+    return f"{class_name}_{arch}" if arch == "fnn" else f"{class_name}_{arch}_" + "+".join(tags)
+
+
+def _choose_postprocess(root: Path, out: Path, experiment: Experiment, class_name: str, folders: dict[str, Path], caches: dict) -> tuple[PostprocessConfig, dict]:
+    """The paper's thresholds with the look-back that does best on the validation subset (rsed/lookback.py), and its record.
+
+    The FNN row keeps the baseline's own post-processing; an empty ``lookback_grid`` keeps the default look-back.
+    """
+    from .lookback import best_lookback, lookback_trials
+
+    base = experiment.postprocess_for(class_name)
+    cache = caches.get((experiment.validation_subset, class_name))
+    if experiment.architecture == "fnn" or not experiment.lookback_grid or cache is None:
+        return base, {"lookback_seconds": base.lookback_seconds, "chosen_on": None}
+    probs, _ = _subset_probabilities(out, experiment, class_name, experiment.validation_subset, folders, cache)
+    reference = mixture_set(root, experiment.validation_subset, class_name).events()
+    trials = lookback_trials(probs, reference, class_name, base, experiment.features.step_seconds, experiment.lookback_grid, experiment.scoring)
+    chosen = best_lookback(trials)
+    _log(f"{class_name}: onset look-back {chosen:g} s (lowest error rate on {experiment.validation_subset} among {', '.join(f'{t:g}' for t in sorted(experiment.lookback_grid))} s)")
+    record = {"lookback_seconds": chosen, "chosen_on": experiment.validation_subset, "trials": [dataclasses.asdict(t) for t in trials]}
+    return dataclasses.replace(base, lookback_seconds=chosen), record
+
+
+def _score_subset(root: Path, out: Path, experiment: Experiment, class_name: str, subset: str, folders: dict[str, Path], cache: Path, post: PostprocessConfig) -> tuple[ClassScore, dict[str, ClassScore]]:
+    """Predict (or reuse) each member on a subset, average them, decide with ``post``, write the event lists and score.
+
+    Returns the ensemble's score and, for an ensemble of several models, each member's.
+    """
+    from .data.layout import write_event_list
+
+    arch, tags = experiment.architecture, list(folders)
+    estimates = out / "estimates" / subset
+    reference = mixture_set(root, subset, class_name).events()
+    probs, member_probs = _subset_probabilities(out, experiment, class_name, subset, folders, cache)
     member_scores = {}
     if len(tags) > 1:
-        probs = ensemble_predictions([member_probs[t] for t in tags])
-        key = config_hash([_prediction_key([f], cache) for f in folders.values()])
-        if _load_predictions(predictions / f"{stem}.npz", key) is None:
-            _save_predictions(predictions / f"{stem}.npz", key, probs)
         for tag in tags:
-            events = _decide(member_probs[tag], class_name, experiment)
+            events = _decide(member_probs[tag], class_name, experiment, post)
             write_event_list(estimates / f"{class_name}_{arch}_{tag}.csv", events)
             member_scores[tag] = score_class(class_name, reference, events, experiment.scoring)
-    else:
-        probs = member_probs[tags[0]]
-    events = _decide(probs, class_name, experiment)
-    write_event_list(estimates / f"{stem}.csv", events)
+    events = _decide(probs, class_name, experiment, post)
+    write_event_list(estimates / f"{_output_stem(experiment, class_name, tags)}.csv", events)
     return score_class(class_name, reference, events, experiment.scoring), member_scores
 
 
-def _decide(probs: dict[str, np.ndarray], class_name: str, experiment: Experiment) -> list[MixtureEvent]:
-    """Events from probabilities: the paper's two thresholds, or the baseline's median filter for the FNN."""
+def _decide(probs: dict[str, np.ndarray], class_name: str, experiment: Experiment, post: PostprocessConfig) -> list[MixtureEvent]:
+    """Events from probabilities: the paper's two thresholds (``post``), or the baseline's median filter for the FNN."""
     if experiment.architecture == "fnn":
         from .baseline import baseline_detect_all
 
         return baseline_detect_all(probs, class_name, experiment.baseline_postprocess, experiment.baseline_features.frame_seconds)
-    return detect_all(probs, class_name, experiment.postprocess_for(class_name), experiment.features.step_seconds)
+    return detect_all(probs, class_name, post, experiment.features.step_seconds)
 
 
 def run_rows(

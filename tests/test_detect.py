@@ -338,3 +338,28 @@ def test_recorded_ensembles_prefer_the_table4_row(tmp_path):
         ("cnn", "babycry"): (5, 9, 50),
     }
     assert recorded_ensembles(tmp_path / "elsewhere") == {}
+
+
+def test_recorded_lookback_belongs_to_the_recorded_ensemble(tmp_path):
+    """The look-back a row chose applies to that row's ensemble only; other rows' choices do not leak."""
+    from rsed.detect import recorded_lookback
+    from rsed.fileio import write_json
+
+    rows, models = tmp_path / "results" / "rows", tmp_path / "models"
+    models.mkdir()
+
+    def record(row, timesteps, lookbacks, finished):
+        per_class = {c: {"postprocess": {"lookback_seconds": lb}} for c, lb in lookbacks.items()}
+        write_json(rows / f"{row}.json", {"row": row, "architecture": "crnn", "timesteps": timesteps, "per_class": per_class, "finished": finished})
+
+    record("crnn_demo", {"gunshot": [5], "babycry": [5]}, {"gunshot": 1.0, "babycry": 3.0}, "1")
+    assert recorded_lookback(models, "crnn", "gunshot", (5,)) == 1.0
+    assert recorded_lookback(models, "crnn", "babycry", (5,)) == 3.0
+    assert recorded_lookback(models, "crnn", "gunshot", (3, 5)) is None  # another ensemble than the row scored
+    assert recorded_lookback(models, "cnn", "gunshot", (5,)) is None
+    record("crnn", {"gunshot": [3, 5]}, {"gunshot": 0.75}, "2")  # the Table 4 row outranks the demo row
+    assert recorded_lookback(models, "crnn", "gunshot", (5, 3)) == 0.75
+    assert recorded_lookback(models, "crnn", "gunshot", (5,)) is None
+    write_json(rows / "old.json", {"row": "crnn_old", "architecture": "crnn", "timesteps": {"glassbreak": [3]}, "finished": "3"})
+    assert recorded_lookback(models, "crnn", "glassbreak", (3,)) is None  # a record from before look-backs were chosen
+    assert recorded_lookback(tmp_path / "elsewhere", "crnn", "gunshot", (5,)) is None

@@ -23,6 +23,10 @@ from rsed.data.mini import generate_mini
 from rsed.data.mixing import synthesize
 from rsed.detector import load_detector
 from rsed.errors import RsedError
+from rsed.analysis import open_run
+from rsed.config import paper_postprocess
+from rsed.lookback import LookbackTrial, best_lookback
+from rsed.postprocessing import detect_all
 from rsed.reproduce import Experiment, run, run_rows
 
 TINY_MODEL = ModelConfig(conv_filters=4, spectral_filters=4, rnn_units=8, dense_units=8)
@@ -78,6 +82,27 @@ def test_predictions_cover_every_step_and_estimates_follow_them(finished_run, da
         peaks = {n: float(data[n].max()) for n in names}
     estimates = read_event_list(out / "estimates" / "devtest" / "gunshot_crnn_t2+t3.csv")
     assert {e.filename for e in estimates} == {n for n, p in peaks.items() if p > 0.5}
+
+
+def test_lookback_is_chosen_on_validation_and_applied_to_devtest(finished_run, experiment):
+    """Each class's look-back is the best of the grid on devtrain's saved predictions; devtest's events use it."""
+    _, out = finished_run
+    record = json.loads((out / "results" / "rows" / "crnn.json").read_text())
+    for cls, stem in (("glassbreak", "glassbreak_crnn_t3"), ("gunshot", "gunshot_crnn_t2+t3")):
+        post = record["per_class"][cls]["postprocess"]
+        assert post["chosen_on"] == "devtrain"
+        trials = [LookbackTrial(**t) for t in post["trials"]]
+        assert [t.lookback_seconds for t in trials] == sorted(experiment.lookback_grid)
+        assert post["lookback_seconds"] == best_lookback(trials)
+        probs = {}
+        for subset in ("devtrain", "devtest"):
+            with np.load(out / "predictions" / subset / f"{stem}.npz") as data:
+                probs[subset] = {n: data[n] for n in data.files if n != "__key__"}
+        config = dataclasses.replace(paper_postprocess(cls), lookback_seconds=post["lookback_seconds"])
+        expected = detect_all(probs["devtest"], cls, config, experiment.features.step_seconds)
+        written = read_event_list(out / "estimates" / "devtest" / f"{stem}.csv")
+        assert [(e.filename, e.onset) for e in written] == [(e.filename, e.onset) for e in expected]
+    assert open_run(out).postprocess("gunshot").lookback_seconds == record["per_class"]["gunshot"]["postprocess"]["lookback_seconds"]
 
 
 def test_second_run_retrains_nothing(finished_run, data_root, experiment):
