@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .layers import ReverseTime, StepDistributed
+from .layers import FusedBatchNormalization, ReverseTime, StepDistributed
 
 
 def _td(layer, name):
@@ -24,12 +24,12 @@ def _conv_embedding(x, *, conv_filters, conv_kernel, spectral_filters, spectral_
     -> Conv along frequency -> BN -> ReLU -> freq-only pool -> (b, tau, F * M' * filters)
     """
     x = _td(layers.Conv2D(conv_filters, conv_kernel, padding="same", use_bias=False), "conv1")(x)  # (b, tau, F, M, c1)
-    x = _td(layers.BatchNormalization(), "conv1_bn")(x)
+    x = _td(FusedBatchNormalization(), "conv1_bn")(x)
     x = layers.Activation("relu", name="conv1_relu")(x)
     x = _td(layers.MaxPooling2D(pool_size=(1, freq_pool[0])), "conv1_pool")(x)  # (b, tau, F, M/p1, c1): time kept
     x = layers.Dropout(dropout, name="conv1_dropout")(x)
     x = _td(layers.Conv2D(spectral_filters, (1, spectral_kernel), padding="same", use_bias=False), "conv2")(x)  # along frequency only
-    x = _td(layers.BatchNormalization(), "conv2_bn")(x)
+    x = _td(FusedBatchNormalization(), "conv2_bn")(x)
     x = layers.Activation("relu", name="conv2_relu")(x)
     x = _td(layers.MaxPooling2D(pool_size=(1, freq_pool[1])), "conv2_pool")(x)  # (b, tau, F, M/(p1 p2), c2)
     x = layers.Dropout(dropout, name="conv2_dropout")(x)

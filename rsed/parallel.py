@@ -3,7 +3,7 @@
 Every job must be a picklable module-level function of one item whose result does not depend
 on which process runs it (each job seeds its own random generator), so the output is the same
 for any number of workers. Errors raised in a worker reach the caller unchanged (RsedError
-pickles with its file and reason).
+pickles with its file and reason); workers die with a killed caller (Linux).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import collections
 import itertools
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable, Iterator, TypeVar
 
@@ -36,8 +38,26 @@ def resolve_workers(workers: int | None, n_items: int) -> int:
     return max(1, min(workers, n_items))
 
 
-def _init_worker() -> None:
-    """Pool initialiser: one BLAS thread per worker process, the pool supplies the parallelism."""
+def _die_with(parent: int) -> None:
+    """Have the kernel kill this process when ``parent`` dies (Linux), or exit now if it is gone.
+
+    A pool worker outlives a killed parent otherwise: it blocks forever on the task queue and
+    holds the parent's stdout and stderr open, so whoever reads them waits forever too.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl
+            pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def _init_worker(parent: int) -> None:
+    """Pool initialiser: die with the parent; one BLAS thread per worker, the pool supplies the parallelism."""
+    _die_with(parent)
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - optional
@@ -57,7 +77,8 @@ def ordered_map(func: Callable[[T], R], items: Iterable[T], workers: int) -> Ite
             yield func(item)
         return
     # "spawn": workers start clean, never inheriting locks or threads (BLAS, TensorFlow) of the parent.
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+    context = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker, initargs=(os.getpid(),))
     try:
         todo = iter(items)
         pending = collections.deque(pool.submit(func, item) for item in itertools.islice(todo, 2 * workers))

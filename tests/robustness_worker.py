@@ -73,7 +73,8 @@ def synthesize_subset(root: str, n: int, seed: int, delay: float = 0.0) -> None:
 
     if delay:
         _slow_down(mixing, "render_recipe", delay)
-    synthesize(root, "train", "devtrain", MixtureConfig(seed=seed, mixtures_per_class=n, length_seconds=MIXTURE_SECONDS), classes=[CLASS], progress=False)
+    # In-process (workers=1): the slowed-down render_recipe exists in this process only.
+    synthesize(root, "train", "devtrain", MixtureConfig(seed=seed, mixtures_per_class=n, length_seconds=MIXTURE_SECONDS), classes=[CLASS], progress=False, workers=1)
 
 
 def build_cache(root: str, cache_dir: str, delay: float = 0.0) -> None:
@@ -130,7 +131,25 @@ def train_tiny(out: str, architecture: str = "cnn", **train):
     return model
 
 
+def _sleep_in_pool(path: str) -> str:
+    """Pool job: record this worker's pid in ``path``, then block (until killed)."""
+    import time
+
+    Path(path).write_text(str(os.getpid()))
+    time.sleep(120)
+    return path
+
+
+def pool(folder: str) -> None:
+    """Four blocking jobs on two pool workers (rsed.parallel), each writing its worker's pid into ``folder``."""
+    from rsed.parallel import ordered_map
+
+    for _ in ordered_map(_sleep_in_pool, [str(Path(folder) / f"job{i}.pid") for i in range(4)], 2):
+        pass
+
+
 JOBS = {
+    "pool": pool,
     "reproduce": reproduce,
     "synthesize": synthesize_subset,
     "build_cache": build_cache,

@@ -223,6 +223,27 @@ def test_synthesis_killed_midway_resumes_and_is_never_listed_incomplete(data_roo
     assert _digest(root / "data" / "mixture_data") == _digest(reference / "data" / "mixture_data")
 
 
+def test_pool_workers_die_with_a_killed_caller(tmp_path):
+    """SIGKILL of a process running rsed.parallel.ordered_map takes its workers with it (they would hold its pipes open)."""
+    proc = _spawn("pool", folder=str(tmp_path))
+    _kill_when(proc, lambda: len(list(tmp_path.glob("job*.pid"))) >= 2, timeout=120)
+    _killed(proc)  # reads stderr to its end: returns only once every holder of the pipe is gone
+    pids = [int(p.read_text()) for p in tmp_path.glob("job*.pid") if p.read_text()]
+    assert len(pids) == 2
+
+    def alive(pid):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        return state != "Z"
+
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in pids)
+
+
 def test_feature_cache_killed_midway_is_not_mistaken_for_complete(data_root, tmp_path):
     cache_dir = tmp_path / "cache"
     mset = mixture_set(data_root, "train", worker.CLASS)
