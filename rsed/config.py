@@ -129,7 +129,7 @@ class TrainConfig:
 
 
 #: The short schedule of ``make demo``: few epochs, named as such in every output.
-SHORT_TRAIN = TrainConfig(min_epochs=8, max_epochs=12, patience=3, steps_per_epoch=40, decay=0.001, schedule="short")
+SHORT_TRAIN = TrainConfig(min_epochs=8, max_epochs=15, patience=3, steps_per_epoch=40, decay=0.001, schedule="short")
 
 
 @dataclass(frozen=True)
