@@ -17,46 +17,14 @@ Prints
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import subprocess
 import sys
+
+from _step_timing import best_alternating
 
 TARGET = 1.1
 
-
-_CHILD = """
-import json, sys, time
-import numpy as np
-import keras
-import rsed.models
-from rsed.layers import FusedBatchNormalization
-tau, steps, fused = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "fused"
-rsed.models.FusedBatchNormalization = FusedBatchNormalization if fused else keras.layers.BatchNormalization
-model = rsed.models.build_crnn(timesteps=tau)
-model.compile(optimizer="adam", loss="binary_crossentropy")
-rng = np.random.default_rng(0)
-x = rng.standard_normal((64, tau, 8, 128, 1), dtype=np.float32)
-y = (rng.random((64, tau, 1)) > 0.5).astype(np.float32)
-for _ in range(2):
-    model.train_on_batch(x, y)
-times = []
-for _ in range(steps):
-    start = time.perf_counter()
-    model.train_on_batch(x, y)
-    times.append(time.perf_counter() - start)
-print(json.dumps({"best": min(times), "mean": sum(times) / len(times)}))
-"""
-
-
-def run_side(fused: bool, tau: int, steps: int) -> dict:
-    """Seconds per training step in a fresh process (rsed's defaults, BFC allocator included)."""
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    code = "import rsed\n" + _CHILD  # rsed first: it sets the allocator default before TensorFlow starts
-    done = subprocess.run([sys.executable, "-c", code, str(tau), str(steps), "fused" if fused else "plain"], env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"benchmark child failed ({'fused' if fused else 'plain'}):\n{done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+#: Keras' own layer in place of the fused one, set before the model is built.
+PLAIN = "import keras, rsed.models\nrsed.models.FusedBatchNormalization = keras.layers.BatchNormalization"
 
 
 def main(argv=None) -> int:
@@ -65,14 +33,9 @@ def main(argv=None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds of both sides (default 3)")
     parser.add_argument("--steps", type=int, default=6, help="timed training steps per side and round (default 6)")
     args = parser.parse_args(argv)
-    best = {True: float("inf"), False: float("inf")}
-    for r in range(args.rounds):
-        for fused in ((True, False) if r % 2 == 0 else (False, True)):
-            result = run_side(fused, args.tau, args.steps)
-            best[fused] = min(best[fused], result["best"])
-            print(f"round {r}: {'fused' if fused else 'plain'} best {result['best']:.3f} s/step, mean {result['mean']:.3f}")
-    print(f"paper-sized CRNN, tau {args.tau}, batch 64: plain {best[False]:.3f} s/step, fused {best[True]:.3f} s/step")
-    print(f"batchnorm: ratio={best[False] / best[True]:.2f} (target {TARGET})")
+    best = best_alternating({"fused": {}, "plain": {"prelude": PLAIN}}, args.tau, args.steps, args.rounds)
+    print(f"paper-sized CRNN, tau {args.tau}, batch 64: plain {best['plain']:.3f} s/step, fused {best['fused']:.3f} s/step")
+    print(f"batchnorm: ratio={best['plain'] / best['fused']:.2f} (target {TARGET})")
     return 0
 
 
