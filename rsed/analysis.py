@@ -123,7 +123,7 @@ def open_run(folder: str | Path, row: str | None = None) -> Run:
 
     A DataError names what is missing; a CacheError names an unreadable record file.
     """
-    from .reproduce import read_row_records
+    from .reproduce import read_row_records, row_lookbacks
 
     folder = Path(folder)
     rows = folder / "results" / "rows"
@@ -133,13 +133,10 @@ def open_run(folder: str | Path, row: str | None = None) -> Run:
         record = choose_row(read_row_records(folder), row)
         experiment = record["experiment"]
         scores: dict = {}
-        lookbacks: dict = {}
         for class_name, per_class in record["per_class"].items():
             for subset, score in per_class["scores"].items():
                 scores.setdefault(subset, {})[class_name] = score
-            lookback = (per_class.get("postprocess") or {}).get("lookback_seconds")
-            if lookback is not None:
-                lookbacks[class_name] = float(lookback)
+        lookbacks = row_lookbacks(record)
         from_dict(FeatureConfig, experiment["features"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(rows, f"no usable row record ({exc})") from None

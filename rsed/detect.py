@@ -148,7 +148,7 @@ def recorded_ensembles(models: Path) -> dict[tuple[str, str], tuple[int, ...]]:
 
 def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...], float | None]]:
     """``{(architecture, class): (timesteps, onset look-back in s or None)}`` by the tiers of :func:`recorded_ensembles`."""
-    from .reproduce import read_row_records
+    from .reproduce import read_row_records, row_lookbacks
 
     models = Path(models)
     if models.name != "models" or not (models.parent / "results" / "rows").is_dir():
@@ -162,9 +162,7 @@ def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...],
         try:
             arch, row = str(record["architecture"]), str(record["row"])
             recorded = {str(c): tuple(int(t) for t in taus) for c, taus in record["timesteps"].items()}
-            per_class = record.get("per_class") or {}
-            lookbacks = {str(c): (v.get("postprocess") or {}).get("lookback_seconds") for c, v in per_class.items()}
-            lookbacks = {c: None if lb is None else float(lb) for c, lb in lookbacks.items()}
+            lookbacks = row_lookbacks(record)
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
         tier = 0 if row == arch else 1 if row == f"{arch}_demo" else 2
@@ -182,7 +180,11 @@ def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...],
 
 def recorded_lookback(models: Path, architecture: str, class_name: str, timesteps: tuple[int, ...]) -> float | None:
     """The onset look-back (s) the run owning ``models`` chose for this ensemble, or None (then the default applies)."""
-    taus, lookback = _recorded_rows(models).get((architecture, class_name), ((), None))
+    return _lookback_in(_recorded_rows(models), architecture, class_name, timesteps)
+
+
+def _lookback_in(rows: dict, architecture: str, class_name: str, timesteps: tuple[int, ...]) -> float | None:
+    taus, lookback = rows.get((architecture, class_name), ((), None))
     return lookback if tuple(sorted(taus)) == tuple(sorted(timesteps)) else None
 
 
@@ -248,11 +250,12 @@ def load_detectors(
     from .detector import load_detector
 
     ensembles = {}
+    rows = _recorded_rows(Path(models))  # the run's row records, read once for every class
     for class_name, (arch, entries) in choose_ensembles(models, classes, architecture=architecture, timesteps=timesteps).items():
         loaded = [load_detector(folder) for folder, _ in entries]
         specs = tuple(spec for _, spec in loaded)
         post = paper_postprocess(class_name)
-        lookback = recorded_lookback(models, arch, class_name, tuple(s.timesteps for s in specs))
+        lookback = _lookback_in(rows, arch, class_name, tuple(s.timesteps for s in specs))
         ensembles[class_name] = Ensemble(
             class_name=class_name,
             architecture=arch,

@@ -707,6 +707,16 @@ def _write_row_record(result: RunResult, experiment: Experiment, record: dict, s
     write_json(result.out / "results" / "rows" / f"{experiment.row_id}.json", record)
 
 
+def row_lookbacks(record: dict) -> dict[str, float]:
+    """``{class: onset look-back in s}`` that a row record holds (records from before look-backs were chosen hold none)."""
+    lookbacks = {}
+    for class_name, per_class in (record.get("per_class") or {}).items():
+        lookback = ((per_class or {}).get("postprocess") or {}).get("lookback_seconds")
+        if lookback is not None:
+            lookbacks[str(class_name)] = float(lookback)
+    return lookbacks
+
+
 def read_row_records(out: str | Path) -> list[dict]:
     """Every row record of a run folder, in the order the rows finished."""
     folder = Path(out) / "results" / "rows"
