@@ -20,12 +20,13 @@ import json, sys, time
 import numpy as np
 import rsed
 {prelude}
+from rsed.config import FeatureConfig
 from rsed.models import build_crnn
 tau, steps = int(sys.argv[1]), int(sys.argv[2])
 model = build_crnn(timesteps=tau)
 model.compile(optimizer="adam", loss="binary_crossentropy")
 rng = np.random.default_rng(0)
-x = rng.standard_normal((64, tau, 8, 128, 1), dtype=np.float32)
+x = rng.standard_normal((64, tau, FeatureConfig().frames_per_step, 128, 1), dtype=np.float32)
 y = (rng.random((64, tau, 1)) > 0.5).astype(np.float32)
 for _ in range(2):
     model.train_on_batch(x, y)

@@ -5,20 +5,21 @@ per model (at most 12 epochs of 40 batches), which is what `make reproduce` on t
 """
 import time, numpy as np, keras
 from rsed.training import build_model
-from rsed.config import ModelConfig
+from rsed.config import FeatureConfig, ModelConfig
+F = FeatureConfig().frames_per_step
 from rsed.windows import sliding_windows
 from rsed.inference import predict_windows
 rng = np.random.default_rng(0)
 for arch in ("crnn", "cnn"):
     for tau in (5, 9, 50):
-        m = build_model(arch, ModelConfig(timesteps=tau), 8, 128)
+        m = build_model(arch, ModelConfig(timesteps=tau), F, 128)
         m.compile(optimizer="adam", loss="binary_crossentropy")
-        x = rng.standard_normal((64, tau, 8, 128, 1)).astype(np.float32); y = (rng.random((64, tau, 1)) > .9).astype(np.float32)
+        x = rng.standard_normal((64, tau, F, 128, 1)).astype(np.float32); y = (rng.random((64, tau, 1)) > .9).astype(np.float32)
         m.train_on_batch(x, y)
         t = time.time(); n = 3
         for _ in range(n): m.train_on_batch(x, y)
         tb = (time.time() - t) / n
-        steps = rng.standard_normal((322, 8, 128)).astype(np.float32)
+        steps = rng.standard_normal((322, F, 128)).astype(np.float32)
         w = sliding_windows(steps, tau); predict_windows(m, w[:8])
         t = time.time(); predict_windows(m, w); tp = time.time() - t
         print(f"{arch} tau {tau}: {tb:.2f} s per training batch of 64 windows; SHORT_TRAIN (<=12 epochs x 40 batches) <= {12*40*tb/60:.1f} min; one 30 s clip predicted in {tp:.2f} s (60 clips: {60*tp/60:.1f} min)", flush=True)

@@ -244,7 +244,7 @@ def to_steps(frames: np.ndarray, labels: np.ndarray | None, frames_per_step: int
     ----------
     frames : np.ndarray [shape=(T, n_mels)]
     labels : np.ndarray [shape=(T,)] of 0/1, or None
-    frames_per_step : frames per step (the paper's 8)
+    frames_per_step : frames per step (``FeatureConfig.frames_per_step``, 4 by default)
 
     Returns
     -------

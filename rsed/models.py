@@ -48,7 +48,7 @@ def _dense_head(x, *, dense_units, dropout):
 def build_crnn(
     *,
     timesteps: int,
-    frames_per_step: int = 8,
+    frames_per_step: int = 4,
     n_mels: int = 128,
     conv_filters: int = 32,
     conv_kernel: tuple[int, int] = (3, 3),
@@ -86,7 +86,7 @@ def build_crnn(
 def build_cnn(
     *,
     timesteps: int,
-    frames_per_step: int = 8,
+    frames_per_step: int = 4,
     n_mels: int = 128,
     conv_filters: int = 32,
     conv_kernel: tuple[int, int] = (3, 3),

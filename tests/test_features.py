@@ -104,7 +104,7 @@ def test_frame_labels_boundaries_are_exact():
 
 
 def test_frame_labels_default_config_at_frame_times():
-    onset, offset = 10 * 512 / 44100, 20 * 512 / 44100
+    onset, offset = 10 * CONFIG.hop_length / 44100, 20 * CONFIG.hop_length / 44100
     labels = frame_labels(30, onset, offset, CONFIG)
     assert labels.sum() == 10 and labels[10] == 1 and labels[9] == 0 and labels[19] == 1 and labels[20] == 0
 
@@ -231,10 +231,11 @@ def test_build_cache_reuses_then_rebuilds_on_changed_inputs(mixtures, tmp_path, 
 def test_other_feature_parameters_give_another_file(mixtures, tmp_path):
     cache_dir = tmp_path / "cache"
     first = build_cache(mixtures, CONFIG, cache_dir, workers=1, progress=False)
-    other_config = dataclasses.replace(CONFIG, hop_length=1024)
+    other_hop = 2 * CONFIG.hop_length
+    other_config = dataclasses.replace(CONFIG, hop_length=other_hop)
     second = build_cache(mixtures, other_config, cache_dir, workers=1, progress=False)
     assert first != second and first.is_file() and second.is_file()
-    assert read_cache(second)[0].logmel.shape[0] == 1 + int(4.0 * SR) // 1024
+    assert read_cache(second)[0].logmel.shape[0] == 1 + int(4.0 * SR) // other_hop
     with pytest.raises(CacheError, match="hop_length") as caught:
         check_cache(first, other_config)
     assert first.name in str(caught.value)

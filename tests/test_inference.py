@@ -104,8 +104,8 @@ def test_cnn_fast_equals_direct(tau, n_steps):
 
 
 def test_paper_sized_crnn_fast_equals_direct():
-    model = _spread_weights(build_crnn(timesteps=3), seed=1)  # 8 frames x 128 mels, 32/64 filters, 128 units
-    direct = _assert_same(model, _steps(12, f=8, m=128))
+    model = _spread_weights(build_crnn(timesteps=3), seed=1)  # 4 frames x 128 mels, 32/64 filters, 128 units
+    direct = _assert_same(model, _steps(12, f=4, m=128))
     assert direct.std() > 0.01
 
 

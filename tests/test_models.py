@@ -21,9 +21,9 @@ def test_crnn_shapes_and_layers():
 
 
 def test_paper_sized_crnn_parameter_count():
-    # Recorded in docs/interpretation.md: 8 frames x 128 mels per step, 32 then 64 filters.
+    # Recorded in docs/interpretation.md: 4 frames x 128 mels per step, 32 then 64 filters.
     model = build_crnn(timesteps=5)
-    assert model.count_params() == 2318625
+    assert model.count_params() == 1270049
 
 
 @pytest.mark.parametrize("step", [0, 3, 6])
@@ -57,10 +57,10 @@ def test_cnn_has_no_recurrence_and_is_stepwise():
 def test_paper_sized_cnn_is_the_crnn_without_recurrence():
     # Recorded in docs/models.md: the CRNN's convolutions and dense head, no LSTM.
     cnn, crnn = build_cnn(timesteps=5), build_crnn(timesteps=5)
-    assert cnn.input_shape == crnn.input_shape == (None, 5, 8, 128, 1)
+    assert cnn.input_shape == crnn.input_shape == (None, 5, 4, 128, 1)
     assert cnn.output_shape == (None, 5, 1)
-    assert describe(cnn) == {"n_conv": 2, "n_recurrent": 0, "n_dense": 2, "params": 531745}
-    assert describe(crnn) == {"n_conv": 2, "n_recurrent": 2, "n_dense": 2, "params": 2318625}
+    assert describe(cnn) == {"n_conv": 2, "n_recurrent": 0, "n_dense": 2, "params": 269601}
+    assert describe(crnn) == {"n_conv": 2, "n_recurrent": 2, "n_dense": 2, "params": 1270049}
     shared = {layer.name: layer.count_params() for layer in cnn.layers}
     for layer in crnn.layers:  # every CNN layer has its CRNN twin with the same weights' shapes
         if layer.name in shared and not layer.name.startswith("fc"):
@@ -115,7 +115,7 @@ def test_crnn_with_fused_normalisation_saves_and_loads(tmp_path):
 
     model = build_crnn(timesteps=2, conv_filters=4, spectral_filters=4, rnn_units=4, dense_units=4)
     assert sum(isinstance(getattr(layer, "layer", None), FusedBatchNormalization) for layer in model.layers) == 2
-    x = np.random.default_rng(0).standard_normal((3, 2, 8, 128, 1)).astype("float32")
+    x = np.random.default_rng(0).standard_normal((3, 2, 4, 128, 1)).astype("float32")
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from rsed.cli import main as cli_main
-from rsed.config import BaselineTrainConfig, MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig
+from rsed.config import BaselineTrainConfig, FeatureConfig, MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig
 from rsed.data.layout import read_event_list
 from rsed.data.mini import generate_mini
 from rsed.data.mixing import synthesize
@@ -68,7 +68,7 @@ def test_run_writes_scores_tables_and_models(finished_run):
     folders = sorted(p.name for p in (out / "models").iterdir())
     assert folders == ["glassbreak_crnn_t3", "gunshot_crnn_t2", "gunshot_crnn_t3"]
     model, spec = load_detector(out / "models" / "gunshot_crnn_t2")
-    assert spec.timesteps == 2 and model.input_shape == (None, 2, 8, 128, 1)
+    assert spec.timesteps == 2 and model.input_shape == (None, 2, FeatureConfig().frames_per_step, 128, 1)
     assert (out / "models" / "gunshot_crnn_t2" / "train_log.csv").read_text().count("\n") == 3  # header + 2 epochs
 
 
@@ -77,7 +77,7 @@ def test_predictions_cover_every_step_and_estimates_follow_them(finished_run, da
     with np.load(out / "predictions" / "devtest" / "gunshot_crnn_t2+t3.npz") as data:
         names = [n for n in data.files if n != "__key__"]
         assert len(names) == 4
-        steps = int(10.0 * 44100 / 512 + 1) // 8
+        steps = int(10.0 * 44100 / FeatureConfig().hop_length + 1) // FeatureConfig().frames_per_step
         assert all(data[n].shape == (steps,) and np.all((data[n] >= 0) & (data[n] <= 1)) for n in names)
         peaks = {n: float(data[n].max()) for n in names}
     estimates = read_event_list(out / "estimates" / "devtest" / "gunshot_crnn_t2+t3.csv")

@@ -242,7 +242,7 @@ def detector_folder(tmp_path_factory):
     from rsed.training import build_model
 
     model_config = ModelConfig(timesteps=2, conv_filters=2, spectral_filters=2, dense_units=4)
-    model = build_model("cnn", model_config, 8, 128, seed=0)
+    model = build_model("cnn", model_config, FeatureConfig().frames_per_step, 128, seed=0)
     spec = DetectorSpec("gunshot", "cnn", model_config, FeatureConfig(), TrainConfig(), (0.0,) * 128, (1.0,) * 128)
     folder = save_detector(tmp_path_factory.mktemp("models") / "gunshot_cnn_t2", model, spec)
     keras.backend.clear_session()
@@ -278,7 +278,7 @@ def test_model_with_code_is_refused_in_safe_mode_and_its_code_never_runs(detecto
     from rsed.detector import load_detector
 
     model, spec = load_detector(detector_folder)  # our own layers load in safe mode
-    assert spec.class_name == "gunshot" and model.input_shape == (None, 2, 8, 128, 1)
+    assert spec.class_name == "gunshot" and model.input_shape == (None, 2, FeatureConfig().frames_per_step, 128, 1)
 
     marker = tmp_path / "code_ran"
 
@@ -286,7 +286,7 @@ def test_model_with_code_is_refused_in_safe_mode_and_its_code_never_runs(detecto
         marker.write_text("the saved model ran code")
         return x
 
-    inputs = keras.Input((2, 8, 128, 1))
+    inputs = keras.Input((2, FeatureConfig().frames_per_step, 128, 1))
     evil = keras.Model(inputs, keras.layers.Lambda(payload)(keras.layers.Dense(1)(inputs)))
     folder = tmp_path / "gunshot_evil"
     shutil.copytree(detector_folder, folder)

@@ -22,11 +22,12 @@ from rsed.training import CORRECTED_LOSS, build_model, corrected_crossentropy, s
 from rsed.training_plots import plot_training_curves, read_train_log
 from rsed.windows import WindowSampler, tiled_windows
 
-FEATURES = FeatureConfig(n_mels=16)
+#: Fixed geometry (not the defaults) so the clip lengths below mean the same steps whatever the default hop.
+FEATURES = FeatureConfig(n_mels=16, hop_length=512, frames_per_step=8)
 FPS = FEATURES.frames_per_step
 TINY_MODEL = ModelConfig(timesteps=4, conv_filters=2, spectral_filters=2, rnn_units=4, dense_units=4)
 #: Frames per clip: ordinary clips, one of 3 steps (shorter than tau 4) and one with a trailing partial step.
-LENGTHS = [400, 250, 24, 317, 180, 96, 333]
+LENGTHS = [400, 250, 3 * FPS, 317, 180, 96, 333]
 
 
 @pytest.fixture(scope="module")
