@@ -26,8 +26,10 @@ demo-data: $(STAMP)
 	$(RSED) data synthesize --root $(DEMO)/mini --subset devtrain --split devtrain --mixtures-per-class 30 --seed 42
 	$(RSED) data synthesize --root $(DEMO)/mini --subset devtest --split devtest --mixtures-per-class 60 --seed 42
 
+# --overwrite: a demo/run left by an older rsed (another configuration) is replaced, not refused;
+# a run of the same configuration is still resumed and its trained detectors reused.
 demo: demo-data
-	$(RSED) reproduce --root $(DEMO)/mini --schedule short --out $(DEMO)/run
+	$(RSED) reproduce --root $(DEMO)/mini --schedule short --out $(DEMO)/run --overwrite
 
 # Every row of the paper's Tables 2-4 (one script each in experiments/), in order, into one
 # run folder; a rerun resumes it and retrains nothing that is unchanged. Tables 2, 3 and 4
