@@ -1,11 +1,11 @@
 """Cost of one training batch and of predicting one 30 s clip, per architecture and tau (paper-sized models).
 
 Run: PYTHONPATH=. python benchmarks/bench_rows.py ; prints ratios and the short schedule's upper bound
-per model (at most 12 epochs of 40 batches), which is what `make reproduce` on the mini data trains.
+per model (SHORT_TRAIN: at most max_epochs epochs of steps_per_epoch batches), which is what `make reproduce` on the mini data trains.
 """
 import time, numpy as np, keras
 from rsed.training import build_model
-from rsed.config import FeatureConfig, ModelConfig
+from rsed.config import SHORT_TRAIN, FeatureConfig, ModelConfig
 F = FeatureConfig().frames_per_step
 from rsed.windows import sliding_windows
 from rsed.inference import predict_windows
@@ -22,4 +22,4 @@ for arch in ("crnn", "cnn"):
         steps = rng.standard_normal((322, F, 128)).astype(np.float32)
         w = sliding_windows(steps, tau); predict_windows(m, w[:8])
         t = time.time(); predict_windows(m, w); tp = time.time() - t
-        print(f"{arch} tau {tau}: {tb:.2f} s per training batch of 64 windows; SHORT_TRAIN (<=12 epochs x 40 batches) <= {12*40*tb/60:.1f} min; one 30 s clip predicted in {tp:.2f} s (60 clips: {60*tp/60:.1f} min)", flush=True)
+        print(f"{arch} tau {tau}: {tb:.2f} s per training batch of 64 windows; SHORT_TRAIN (<={SHORT_TRAIN.max_epochs} epochs x {SHORT_TRAIN.steps_per_epoch} batches) <= {SHORT_TRAIN.max_epochs*SHORT_TRAIN.steps_per_epoch*tb/60:.1f} min; one 30 s clip predicted in {tp:.2f} s (60 clips: {60*tp/60:.1f} min)", flush=True)
