@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--hop-length", type=int, default=FeatureConfig().hop_length, help="samples (default: the feature default)")
     args = parser.parse_args(argv)
     try:
         from threadpoolctl import threadpool_limits
@@ -44,7 +45,7 @@ def main(argv: list[str] | None = None) -> dict:
         threadpool_limits(1)
     except ImportError:  # pragma: no cover - the environment variables above already apply
         pass
-    config = FeatureConfig()
+    config = FeatureConfig(hop_length=args.hop_length)
     y = _signal(args.seconds, config.sample_rate)
     sides = {"reference": logmel_reference, "logmel": logmel}
     for fn in sides.values():

@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--tau", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--hop-length", type=int, help="samples (default: the feature default)")
+    parser.add_argument("--frames-per-step", type=int, help="frames per model step (default: the feature default)")
     args = parser.parse_args(argv)
 
     import keras
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     keras.utils.set_random_seed(0)
     features = FeatureConfig()
+    features = FeatureConfig(hop_length=args.hop_length or features.hop_length, frames_per_step=args.frames_per_step or features.frames_per_step)
     n_frames = 1 + int(args.seconds * features.sample_rate) // features.hop_length
     n_steps = n_frames // features.frames_per_step
     steps = np.random.default_rng(0).standard_normal((n_steps, features.frames_per_step, features.n_mels)).astype(np.float32)
