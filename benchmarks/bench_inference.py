@@ -37,8 +37,8 @@ def main(argv: list[str] | None = None) -> dict:
     from rsed.models import build_crnn
 
     keras.utils.set_random_seed(0)
-    features = FeatureConfig()
-    features = FeatureConfig(hop_length=args.hop_length or features.hop_length, frames_per_step=args.frames_per_step or features.frames_per_step)
+    default = FeatureConfig()
+    features = FeatureConfig(hop_length=args.hop_length or default.hop_length, frames_per_step=args.frames_per_step or default.frames_per_step)
     n_frames = 1 + int(args.seconds * features.sample_rate) // features.hop_length
     n_steps = n_frames // features.frames_per_step
     steps = np.random.default_rng(0).standard_normal((n_steps, features.frames_per_step, features.n_mels)).astype(np.float32)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from .config import FeatureConfig
 from .layers import FusedBatchNormalization, ReverseTime, StepDistributed
 
 
@@ -48,8 +49,8 @@ def _dense_head(x, *, dense_units, dropout):
 def build_crnn(
     *,
     timesteps: int,
-    frames_per_step: int = 4,
-    n_mels: int = 128,
+    frames_per_step: int = FeatureConfig.frames_per_step,
+    n_mels: int = FeatureConfig.n_mels,
     conv_filters: int = 32,
     conv_kernel: tuple[int, int] = (3, 3),
     spectral_filters: int = 64,
@@ -86,8 +87,8 @@ def build_crnn(
 def build_cnn(
     *,
     timesteps: int,
-    frames_per_step: int = 4,
-    n_mels: int = 128,
+    frames_per_step: int = FeatureConfig.frames_per_step,
+    n_mels: int = FeatureConfig.n_mels,
     conv_filters: int = 32,
     conv_kernel: tuple[int, int] = (3, 3),
     spectral_filters: int = 64,
