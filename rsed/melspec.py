@@ -34,13 +34,38 @@ def supported(n_fft: int, power: float) -> bool:
     return power == 2.0 and n_fft >= 8 and (n_fft & (n_fft - 1)) == 0
 
 
+#: A tile larger than this (bytes) is filled in blocks of columns and rows: at hop 1024 the plain
+#: column-by-column transpose cost 0.14 ms a batch, the blocked one 0.07 ms; at hop 512 the plain
+#: one is faster (0.02 against 0.035 ms).
+_BLOCKED_TILE_BYTES = 300_000
+_TILE_COLS, _TILE_ROWS = 32, 128
+
+
 @njit(fastmath=True, boundscheck=False, cache=True)
-def _fill_tile(yp, f0, hop, cols, tile):
-    """``tile[r, c] = yp[(f0 + c) * hop + r]``: sample r of hop block c, blocks along the row."""
-    for c in range(cols):
-        base = (f0 + c) * hop
-        for r in range(hop):
-            tile[_U(r) * _U(cols) + _U(c)] = yp[base + r]
+def _fill_columns(y, offset, f0, hop, cols, tile, c0, c1, r0, r1):
+    """Columns ``c0..c1-1``, rows ``r0..r1-1`` of the tile; samples outside ``y`` are zeros."""
+    n = y.shape[0]
+    for c in range(c0, c1):
+        base = (f0 + c) * hop - offset
+        if base + r0 >= 0 and base + r1 <= n:
+            for r in range(r0, r1):
+                tile[_U(r) * _U(cols) + _U(c)] = y[base + r]
+        else:
+            for r in range(r0, r1):
+                i = base + r
+                tile[_U(r) * _U(cols) + _U(c)] = y[i] if 0 <= i < n else np.float32(0.0)
+
+
+@njit(fastmath=True, boundscheck=False, cache=True)
+def _fill_tile(y, offset, f0, hop, cols, tile):
+    """``tile[r, c] = yp[(f0 + c) * hop + r]``, sample r of hop block c, where ``yp`` is ``y`` with
+    ``offset`` zeros before it and zeros after it (librosa's centred frames), never built."""
+    if hop * cols * 4 <= _BLOCKED_TILE_BYTES:
+        _fill_columns(y, offset, f0, hop, cols, tile, 0, cols, 0, hop)
+        return
+    for c0 in range(0, cols, _TILE_COLS):
+        for r0 in range(0, hop, _TILE_ROWS):
+            _fill_columns(y, offset, f0, hop, cols, tile, c0, min(c0 + _TILE_COLS, cols), r0, min(r0 + _TILE_ROWS, hop))
 
 
 @njit(fastmath=True, boundscheck=False, cache=True)
@@ -232,8 +257,9 @@ def _mel(power, starts, bins, weights, acc, out, f0, valid):
 
 
 @njit(boundscheck=False, cache=True)
-def _mel_power(yp, window, hop, n_frames, tw, stage_m, stage_s, radix2, post, starts, bins, weights, out):
-    """Mel power of frames ``0..n_frames-1`` (frame f = ``yp[f hop : f hop + n_fft] * window``) into ``out``."""
+def _mel_power(y, window, hop, n_frames, tw, stage_m, stage_s, radix2, post, starts, bins, weights, out):
+    """Mel power of frames ``0..n_frames-1`` (frame f = ``yp[f hop : f hop + n_fft] * window``, ``yp`` the
+    signal ``y`` centred: n_fft / 2 zeros before it, zeros after) into ``out``."""
     n_fft = window.shape[0]
     half = n_fft // 2
     buf_a = np.empty(half * _L2, np.float32)
@@ -243,7 +269,7 @@ def _mel_power(yp, window, hop, n_frames, tw, stage_m, stage_s, radix2, post, st
     tile = np.empty(hop * cols, np.float32)
     acc = np.empty(_L, np.float32)
     for f0 in range(0, n_frames, _L):
-        _fill_tile(yp, f0, hop, cols, tile)
+        _fill_tile(y, half, f0, hop, cols, tile)
         m0 = stage_m[0]
         _first_stage(tile, cols, window, hop, buf_a, tw[0:m0], m0)
         src = buf_a
@@ -311,10 +337,7 @@ def mel_power(y: np.ndarray, *, sample_rate: int, n_fft: int, hop_length: int, n
     y = np.ascontiguousarray(y, dtype=np.float32)
     window, tw, stage_m, stage_s, post, starts, bins, weights, radix2 = _plan(n_fft, (sample_rate, n_mels, float(fmin), float(fmax)))
     n_frames = 1 + y.size // hop_length
-    n_batches = -(-n_frames // _L)
-    # every batch reads LANES whole frames, the ones past the end from zeros
-    padded = np.zeros(max(n_batches * _L * hop_length + n_fft, y.size + n_fft), np.float32)
-    padded[n_fft // 2 : n_fft // 2 + y.size] = y
     out = np.empty((n_frames, n_mels), np.float32)
-    _mel_power(padded, window, hop_length, n_frames, tw, stage_m, stage_s, radix2, post, starts, bins, weights, out)
+    # every batch reads LANES whole frames; samples before the signal and past its end read as zeros
+    _mel_power(y, window, hop_length, n_frames, tw, stage_m, stage_s, radix2, post, starts, bins, weights, out)
     return out
