@@ -7,6 +7,7 @@ decisions are in :mod:`rsed.baseline`.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -15,9 +16,10 @@ import keras
 import numpy as np
 
 from .baseline import BaselineSpec, context_offsets, stack_context
-from .config import BaselineTrainConfig
+from .config import BaselineTrainConfig, config_hash
 from .detector import MODEL_FILE, is_complete, save_model_folder
 from .errors import CacheError
+from .resume import ResumableTraining
 
 SPEC_FILE = "baseline.json"
 
@@ -93,13 +95,16 @@ def train_baseline(
     out_dir: str | Path,
     *,
     verbose: int | None = None,
+    resume_key: str = "",
 ) -> keras.callbacks.History:
     """Fit the baseline on normalised frames ``[(frames [T, M], labels [T]), ...]``; keep the best weights.
 
     Writes ``train_log.csv``, ``best.weights.h5`` (highest validation frame accuracy) and
-    ``backup/`` (an interrupted run resumes from its last finished epoch) into ``out_dir``.
-    Early stopping watches the validation accuracy (improvement > ``min_delta``) and may
-    stop only after ``min_epochs`` epochs.
+    ``backup/`` into ``out_dir`` through :class:`rsed.resume.ResumableTraining`, as the CRNN's
+    training does: an interrupted run resumes after its last finished epoch with its best epoch
+    and early-stopping counters, if ``config``, ``context`` and ``resume_key`` (the caller's
+    identity of the data) are unchanged. Early stopping watches the validation accuracy
+    (improvement > ``min_delta``) and may stop only after ``min_epochs`` epochs.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -112,17 +117,28 @@ def train_baseline(
         metrics=[keras.metrics.BinaryAccuracy(name="binary_accuracy")],
     )
     best = out_dir / "best.weights.h5"
-    monitor = "val_binary_accuracy"
     callbacks = [
-        _EpochTracker(batches),
-        keras.callbacks.BackupAndRestore(str(out_dir / "backup")),
-        keras.callbacks.ModelCheckpoint(str(best), monitor=monitor, mode="max", save_best_only=True, save_weights_only=True),
-        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", min_delta=config.min_delta, patience=config.patience, start_from_epoch=config.min_epochs),
-        keras.callbacks.CSVLogger(str(out_dir / "train_log.csv"), append=True),
+        ResumableTraining(
+            out_dir,
+            key=config_hash([dataclasses.asdict(config), context, resume_key]),
+            monitor="val_binary_accuracy",
+            mode="max",
+            min_delta=config.min_delta,
+            patience=config.patience,
+            start_from_epoch=config.min_epochs,
+        ),
+        _EpochTracker(batches),  # after ResumableTraining, which sets the epoch a resumed run starts at
     ]
     if verbose is None:
         verbose = 1 if sys.stderr.isatty() else 2
-    history = model.fit(batches, epochs=config.max_epochs, validation_data=val_batches, callbacks=callbacks, verbose=verbose)
+    history = model.fit(
+        batches,
+        epochs=config.max_epochs,
+        validation_data=val_batches,
+        shuffle=False,  # FrameBatches shuffles frames by (seed, epoch); Keras' shuffle of the batch order draws from the global RNG, which a resumed run cannot repeat
+        callbacks=callbacks,
+        verbose=verbose,
+    )
     if best.exists():
         model.load_weights(str(best))
     return history

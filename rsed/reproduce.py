@@ -402,9 +402,12 @@ def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, c
     train = [(spec.normalise(c.logmel), c.labels) for c in read_cache(train_cache)]
     val = [(spec.normalise(c.logmel), c.labels) for c in read_cache(val_cache)]
     _log(f"{folder.name}: training ({e.baseline_training.schedule} schedule, {sum(len(y) for _, y in train)} training frames)")
+    import keras
+
+    keras.utils.set_random_seed(e.baseline_training.seed)  # the initial weights and dropout states: the same model run after run
     model = build_fnn(input_dim=e.baseline_features.input_dim, hidden_units=tuple(e.baseline_model.hidden_units), dropout=e.baseline_model.dropout)
     started = time.time()
-    train_baseline(model, train, val, e.baseline_features.context, e.baseline_training, folder)
+    train_baseline(model, train, val, e.baseline_features.context, e.baseline_training, folder, resume_key=key)
     save_baseline(folder, model, spec)
     _finish(folder, key, time.time() - started, describe(model))
     _log(f"{folder.name}: trained in {time.time() - started:.0f} s")

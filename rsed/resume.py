@@ -19,7 +19,8 @@ whose single commit point is an atomic rename:
     one row per finished epoch (the columns of ``CSVLogger``), rewritten from the state, so
     it never holds an epoch twice or misses one.
 ``<out_dir>/best.weights.h5``
-    the weights of the epoch with the lowest monitored loss, written when training ends.
+    the weights of the epoch with the best monitored value (the lowest loss, or with
+    ``mode="max"`` the highest accuracy), written when training ends.
 
 On a restart the latest snapshot is loaded and ``fit`` continues with the next epoch; a run
 whose state says it finished loads its best weights and trains no further. A state written
@@ -101,18 +102,34 @@ class ResumableTraining(keras.callbacks.Callback):
     out_dir : the training folder (``backup/``, ``train_log.csv`` and ``best.weights.h5`` go here).
     key : anything that must match for a snapshot to be resumed (the training configuration);
         the shapes of the model's variables are always part of it.
-    monitor : the log entry to minimise (``val_loss``).
-    patience, start_from_epoch : early stopping as ``keras.callbacks.EarlyStopping`` does it
-        (this callback drives one and saves its counters).
+    monitor : the log entry to watch (``val_loss``).
+    mode : ``"min"`` (a loss) or ``"max"`` (an accuracy): which way is better, for the best
+        epoch and for early stopping.
+    patience, start_from_epoch, min_delta : early stopping as ``keras.callbacks.EarlyStopping``
+        does it (this callback drives one and saves its counters); ``min_delta`` applies to early
+        stopping only, the best epoch is the strictly best value as in ``ModelCheckpoint``.
     """
 
-    def __init__(self, out_dir: str | Path, key: str = "", *, monitor: str = "val_loss", patience: int = 0, start_from_epoch: int = 0):
+    def __init__(
+        self,
+        out_dir: str | Path,
+        key: str = "",
+        *,
+        monitor: str = "val_loss",
+        mode: str = "min",
+        patience: int = 0,
+        start_from_epoch: int = 0,
+        min_delta: float = 0.0,
+    ):
         super().__init__()
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
         self.out_dir = Path(out_dir)
         self.backup_dir = self.out_dir / "backup"
         self.key = key
         self.monitor = monitor
-        self.stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode="min", patience=patience, start_from_epoch=start_from_epoch)
+        self.mode = mode
+        self.stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, min_delta=min_delta, patience=patience, start_from_epoch=start_from_epoch)
         self.state: dict | None = None
         self.resumed_from = 0
 
@@ -201,7 +218,7 @@ class ResumableTraining(keras.callbacks.Callback):
         name = f"epoch-{epoch:04d}.npz"
         save_variables(self.backup_dir / name, self.model)
         best, best_file, best_epoch = previous["best"], previous["best_file"], previous["best_epoch"]
-        if current is not None and np.isfinite(current) and (best is None or float(current) < best):
+        if current is not None and np.isfinite(current) and (best is None or self._better(float(current), best)):
             best, best_file, best_epoch = float(current), name, epoch
         row = {"epoch": epoch, **{k: float(v) for k, v in logs.items() if np.ndim(v) == 0}}
         epochs = int(self.params.get("epochs", 0)) if self.params else 0
@@ -226,6 +243,9 @@ class ResumableTraining(keras.callbacks.Callback):
         self.state = state
         self._write_log(state["rows"])
         self._cleanup(keep={name, best_file} - {None})
+
+    def _better(self, value: float, best: float) -> bool:
+        return value < best if self.mode == "min" else value > best
 
     def on_train_end(self, logs=None):
         self.model._initial_epoch = None

@@ -169,6 +169,58 @@ def test_training_crashed_between_snapshot_and_commit_ends_as_an_uninterrupted_r
             np.testing.assert_array_equal(ours[name], theirs[name])
 
 
+def _train_tiny_fnn(out: Path, **train):
+    """A tiny FNN baseline on frames whose event frames are louder; final weights in ``out/final.npz``."""
+    from rsed.baseline_model import train_baseline
+    from rsed.config import BaselineTrainConfig
+    from rsed.models import build_fnn
+
+    def clips(n, seed):
+        rng = np.random.default_rng(seed)
+        out = []
+        for _ in range(n):
+            frames, labels = rng.standard_normal((120, 4)).astype(np.float32), np.zeros(120, np.uint8)
+            onset = int(rng.integers(10, 80))
+            labels[onset : onset + 25] = 1
+            frames[labels == 1] += 0.7
+            out.append((frames, labels))
+        return out
+
+    import keras
+
+    config = BaselineTrainConfig(**{"batch_size": 64, "min_epochs": 1, "max_epochs": 8, "patience": 2, "min_delta": 0.0, "learning_rate": 0.01, **train})
+    keras.utils.set_random_seed(config.seed)  # as rsed.reproduce does before building the FNN
+    model = build_fnn(input_dim=4 * 3, hidden_units=(8, 8))
+    train_baseline(model, clips(6, 1), clips(3, 2), 3, config, out, verbose=0)
+    np.savez(out / "final.npz", *[v.numpy() for v in model.variables])
+
+
+def test_fnn_training_crashed_between_snapshot_and_commit_ends_as_an_uninterrupted_run(tmp_path, monkeypatch):
+    # The baseline trains through ResumableTraining too, watching a validation accuracy (mode "max").
+    import rsed.resume as resume
+
+    reference = tmp_path / "reference"
+    _train_tiny_fnn(reference)
+    reference_rows = _rows(reference / "train_log.csv")
+    state = json.loads((reference / "backup" / "state.json").read_text())
+    assert state["best"] == max(float(row[reference_rows[0].index("val_binary_accuracy")]) for row in reference_rows[1:])
+
+    out = tmp_path / "run"
+    _crash_on_call(monkeypatch, resume, "write_json", 3, [out / "backup" / ".state.json.x1y2.part"])
+    with pytest.raises(KeyboardInterrupt):
+        _train_tiny_fnn(out)
+    monkeypatch.undo()
+    assert len(_rows(out / "train_log.csv")) - 1 == 2
+
+    _train_tiny_fnn(out)
+
+    assert _rows(out / "train_log.csv") == reference_rows  # same epochs, same numbers, no row twice
+    with np.load(out / "final.npz") as ours, np.load(reference / "final.npz") as theirs:
+        for name in theirs.files:
+            np.testing.assert_array_equal(ours[name], theirs[name])  # the best epoch's weights
+    assert (out / "best.weights.h5").is_file() and not list(out.rglob("*.part"))
+
+
 def test_training_state_of_another_configuration_or_version_is_ignored(tmp_path):
     import dataclasses
 
