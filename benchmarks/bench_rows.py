@@ -6,9 +6,9 @@ per model (SHORT_TRAIN: at most max_epochs epochs of steps_per_epoch batches), w
 import time, numpy as np, keras
 from rsed.training import build_model
 from rsed.config import SHORT_TRAIN, FeatureConfig, ModelConfig
-F = FeatureConfig().frames_per_step
 from rsed.windows import sliding_windows
 from rsed.inference import predict_windows
+F = FeatureConfig().frames_per_step
 rng = np.random.default_rng(0)
 for arch in ("crnn", "cnn"):
     for tau in (5, 9, 50):

@@ -116,7 +116,6 @@ def train_baseline(
         loss="binary_crossentropy",
         metrics=[keras.metrics.BinaryAccuracy(name="binary_accuracy")],
     )
-    best = out_dir / "best.weights.h5"
     callbacks = [
         ResumableTraining(
             out_dir,
@@ -139,9 +138,7 @@ def train_baseline(
         callbacks=callbacks,
         verbose=verbose,
     )
-    if best.exists():
-        model.load_weights(str(best))
-    return history
+    return history  # ResumableTraining has loaded the best epoch's weights into ``model``
 
 
 # --------------------------------------------------------------------------------------
