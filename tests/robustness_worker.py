@@ -68,11 +68,10 @@ def reproduce(root: str, out: str, delay: float = 0.0) -> None:
 
 def synthesize_subset(root: str, n: int, seed: int, delay: float = 0.0) -> None:
     from rsed.config import MixtureConfig
-    from rsed.data import mixing
-    from rsed.data.mixing import synthesize
+    from rsed.data.mixing import render, synthesize
 
     if delay:
-        _slow_down(mixing, "render_recipe", delay)
+        _slow_down(render, "render_recipe", delay)
     # In-process (workers=1): the slowed-down render_recipe exists in this process only.
     synthesize(root, "train", "devtrain", MixtureConfig(seed=seed, mixtures_per_class=n, length_seconds=MIXTURE_SECONDS), classes=[CLASS], progress=False, workers=1)
 

@@ -26,6 +26,7 @@ from rsed import cli
 from rsed.config import FeatureConfig, MixtureConfig
 from rsed.data import archives
 from rsed.data import dcase2017 as dc
+from rsed.data.dcase2017 import disk, pipeline, synthesize
 from rsed.data.layout import MIXTURE_DIR, SOURCE_DIR, find_mixture_sets, read_event_list
 from rsed.errors import AudioError, DataError
 
@@ -191,7 +192,7 @@ def test_asscalar_trap_is_avoided(tmp_path):
 
     with pytest.raises(AttributeError, match="asscalar"):  # the trap itself, on numpy >= 1.23
         ParameterContainer({"seed": np.int64(42)}).save(filename=str(tmp_path / "bad.yaml"))
-    ParameterContainer(dc._synth_parameters(MixtureConfig(seed=np.int64(42)))).save(filename=str(tmp_path / "ok.yaml"))
+    ParameterContainer(synthesize._synth_parameters(MixtureConfig(seed=np.int64(42)))).save(filename=str(tmp_path / "ok.yaml"))
     assert yaml.safe_load((tmp_path / "ok.yaml").read_text())["seed"] == 42
 
 
@@ -285,7 +286,7 @@ def test_cli_on_a_prepared_root(prepared, built, tmp_path, monkeypatch, capsys):
     root, _, _, _ = prepared
     sums = tmp_path / "MD5SUMS"
     sums.write_text("".join(f"{md5}  {name}\n" for name, (md5, _) in built.checksums().items()))
-    monkeypatch.setattr(dc, "DEFAULT_SUBSETS", SMALL)
+    monkeypatch.setattr(pipeline, "DEFAULT_SUBSETS", SMALL)  # read by prepare() at call time
     status = cli.main(["data", "dcase2017", "--root", str(root), "--checksums", str(sums), "--base-url", "http://127.0.0.1:9/unused", "--classes", "gunshot"])
     out = capsys.readouterr().out
     assert status == 0
@@ -352,13 +353,13 @@ def test_free_disk_space_is_checked_first(built, server, tmp_path, monkeypatch):
     import collections
 
     usage = collections.namedtuple("usage", "total used free")
-    monkeypatch.setattr(dc.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda path: usage(10**9, 10**9 - 1000, 1000))
     root = tmp_path / "root"
     with pytest.raises(DataError, match=r"needs \d+\.\d\d GB of free disk space, only 0\.00 GB free"):
         dc.prepare(root, base_url=server.url, checksums=built.checksums(), subsets=SMALL, progress=False)
     assert not [p for p in root.iterdir() if p.name != ".rsed"]
     need = dc.needed_bytes(root, dc.packages(dc.DEVELOPMENT), list(dc.DEFAULT_SUBSETS))
-    assert need["download"] > 8e9 and need["synthesize"] == 3 * (500 + 500 + 1000) * dc.mixture_bytes(MixtureConfig())
+    assert need["download"] > 8e9 and need["synthesize"] == 3 * (500 + 500 + 1000) * disk.mixture_bytes(MixtureConfig())
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,7 +470,7 @@ def test_failed_official_run_leaves_nothing_that_looks_complete(prepared, tmp_pa
     bg = root / SOURCE_DIR / "bgs" / "audio" / "a005_0_30.wav"
     good = bg.read_bytes()
     bg.write_bytes(b"RIFF-not-really")
-    monkeypatch.setattr(dc, "check_sources", lambda root, split, classes=None: sorted(fx.CLASSES))  # let the synthesizer hit it
+    monkeypatch.setattr(synthesize, "check_sources", lambda root, split, classes=None: sorted(fx.CLASSES))  # let the synthesizer hit it
     with pytest.raises(DataError, match="official synthesizer failed"):
         dc.synthesize_official(root, SMALL, progress=False)
     assert find_mixture_sets(root, "devtest") == []
