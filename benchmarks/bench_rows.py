@@ -6,7 +6,7 @@ per model (SHORT_TRAIN: at most max_epochs epochs of steps_per_epoch batches), w
 import time, numpy as np, keras
 from rsed.training import build_model
 from rsed.config import SHORT_TRAIN, FeatureConfig, ModelConfig
-from rsed.windows import sliding_windows
+from rsed.features.windows import sliding_windows
 from rsed.inference import predict_windows
 F = FeatureConfig().frames_per_step
 rng = np.random.default_rng(0)

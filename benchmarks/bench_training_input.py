@@ -86,7 +86,7 @@ def _first_steps(cache: Path, n: int, mean=None, std=None):
     import numpy as np
 
     from rsed.features import iter_cache, to_steps
-    from rsed.windows import StepSequence
+    from rsed.features.windows import StepSequence
 
     clips = []
     for clip in iter_cache(cache):
@@ -109,7 +109,7 @@ def _child_speed(args) -> dict:
     from rsed.config import ModelConfig, TrainConfig
     from rsed.streaming import CachedSteps, CacheWindowSampler
     from rsed.training import build_model, compile_detector, window_dataset
-    from rsed.windows import WindowSampler
+    from rsed.features.windows import WindowSampler
 
     cache = Path(args.cache)
     config = TrainConfig(batch_size=BATCH)
@@ -194,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict:
         print("RESULT " + json.dumps(result), flush=True)
         return result
 
-    from rsed.synthetic_cache import write_synthetic_cache
+    from rsed.features.synthetic_cache import write_synthetic_cache
 
     work = Path(tempfile.mkdtemp(prefix="rsed-bench-training-", dir=args.workdir))
     try:

@@ -2,7 +2,7 @@
 
 A trained baseline lives in its own folder (``model.keras`` + ``baseline.json``), a format
 ``rsed detect`` ignores, so a run's CRNN folders are never mixed with it. Features and
-decisions are in :mod:`rsed.baseline`.
+decisions are in :mod:`rsed.features.baseline`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .baseline import BaselineSpec, context_offsets, stack_context
+from .features.baseline import BaselineSpec, context_offsets, stack_context
 from .config import BaselineTrainConfig, config_hash
 from .detector import MODEL_FILE, is_complete, save_model_folder
 from .errors import CacheError

@@ -282,7 +282,7 @@ class SlidingEnsemble:
         """Predictions of every hop-one window: ``steps [S, F, M] -> [max(S - tau + 1, 1), tau]``.
 
         A clip shorter than tau is padded by repeating its last step, as
-        :func:`rsed.windows.sliding_windows` does; ``batch_size`` bounds the steps or windows
+        :func:`rsed.features.windows.sliding_windows` does; ``batch_size`` bounds the steps or windows
         handled at once.
         """
         steps = np.asarray(steps)

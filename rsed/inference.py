@@ -9,7 +9,7 @@ from .detector import DetectorSpec
 from .fast_inference import sliding_ensemble
 from .features import to_steps
 from .postprocessing import ensemble_average, sliding_average
-from .windows import sliding_windows
+from .features.windows import sliding_windows
 
 
 def predict_windows(model: keras.Model, windows: np.ndarray, batch_size: int = 512) -> np.ndarray:

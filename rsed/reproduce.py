@@ -342,7 +342,7 @@ def _finish(folder: Path, key: str, seconds: float, structure: dict) -> None:
 
 def _sequences(cache: Path, spec_mean, spec_std, frames_per_step: int):
     from .features import read_cache, to_steps
-    from .windows import StepSequence
+    from .features.windows import StepSequence
 
     seqs = []
     mean, std = np.asarray(spec_mean, np.float32), np.asarray(spec_std, np.float32)
@@ -384,7 +384,7 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
 
 def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool = False) -> Path:
     """Train the challenge baseline (FNN) of one class unless a complete one with the same key exists."""
-    from .baseline import BaselineSpec
+    from .features.baseline import BaselineSpec
     from .baseline_model import is_complete_baseline, save_baseline, train_baseline
     from .features import compute_stats, read_cache
     from .models import build_fnn, describe
@@ -511,7 +511,7 @@ def _build_caches(root: Path, out: Path, experiment: Experiment, classes: list[s
                 continue
             mixtures = mixture_set(root, subset, c)
             if experiment.architecture == "fnn":
-                from .baseline import extract_baseline_file
+                from .features.baseline import extract_baseline_file
 
                 caches["baseline", subset, c] = build_cache(mixtures, experiment.baseline_features, out / "features" / "baseline", workers=workers, extractor=extract_baseline_file)
             else:
@@ -663,7 +663,7 @@ def _score_subset(root: Path, out: Path, experiment: Experiment, class_name: str
 def _decide(probs: dict[str, np.ndarray], class_name: str, experiment: Experiment, post: PostprocessConfig) -> list[MixtureEvent]:
     """Events from probabilities: the paper's two thresholds (``post``), or the baseline's median filter for the FNN."""
     if experiment.architecture == "fnn":
-        from .baseline import baseline_detect_all
+        from .features.baseline import baseline_detect_all
 
         return baseline_detect_all(probs, class_name, experiment.baseline_postprocess, experiment.baseline_features.frame_seconds)
     return detect_all(probs, class_name, post, experiment.features.step_seconds)

@@ -3,7 +3,7 @@
 Only the frame labels of every clip are loaded (one byte per frame, 7.8 MB for the paper's
 25-hour set); each batch reads the frames of its windows with one HDF5 slice per window and
 normalises them on the fly. :class:`CacheWindowSampler` draws the same windows as the
-in-memory :class:`rsed.windows.WindowSampler` (both use :class:`rsed.windows.WindowIndex`)
+in-memory :class:`rsed.features.windows.WindowSampler` (both use :class:`rsed.features.windows.WindowIndex`)
 and gives bit-identical batches for the same seed, epoch and batch index.
 """
 
@@ -17,7 +17,7 @@ import numpy as np
 
 from .errors import CacheError
 from .features import open_cache, to_steps
-from .windows import WindowIndex
+from .features.windows import WindowIndex
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +47,7 @@ class CachedSteps:
 class CacheWindowSampler:
     """Training batches of windows read from a feature cache; deterministic in (seed, epoch, batch index).
 
-    Same interface and same batches as :class:`rsed.windows.WindowSampler` built on the
+    Same interface and same batches as :class:`rsed.features.windows.WindowSampler` built on the
     in-memory steps of the same cache (clips in the cache's filename order). Holds the file
     open until :meth:`close`; safe to call :meth:`batch` from several threads (h5py
     serialises the reads).

@@ -27,7 +27,7 @@ from .models import build_cnn, build_crnn
 from .resume import ResumableTraining
 from .streaming import CacheWindowSampler, CachedSteps
 from .training_plots import plot_training_curves
-from .windows import StepSequence, WindowSampler, tiled_windows
+from .features.windows import StepSequence, WindowSampler, tiled_windows
 
 log = logging.getLogger(__name__)
 

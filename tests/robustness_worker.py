@@ -77,13 +77,13 @@ def synthesize_subset(root: str, n: int, seed: int, delay: float = 0.0) -> None:
 
 
 def build_cache(root: str, cache_dir: str, delay: float = 0.0) -> None:
-    from rsed import features
     from rsed.config import FeatureConfig
     from rsed.data.layout import mixture_set
     from rsed.features import build_cache as build
+    from rsed.features import cache
 
     if delay:
-        _slow_down(features, "extract_file", delay)
+        _slow_down(cache, "extract_file", delay)
 
     build(mixture_set(root, "train", CLASS), FeatureConfig(), cache_dir, workers=1, progress=False)
 
@@ -101,7 +101,7 @@ def sequences(n: int, seed: int):
     """``n`` synthetic clips of 40 steps with a 5-step event (no audio needed)."""
     import numpy as np
 
-    from rsed.windows import StepSequence
+    from rsed.features.windows import StepSequence
 
     rng = np.random.default_rng(seed)
     out = []

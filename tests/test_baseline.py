@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from rsed.baseline import baseline_events, baseline_logmel, median_kernel, stack_context
+from rsed.features.baseline import baseline_events, baseline_logmel, median_kernel, stack_context
 from rsed.baseline_model import FrameBatches
 from rsed.config import BaselineFeatureConfig, BaselinePostprocessConfig
 
@@ -97,6 +97,6 @@ def test_feature_module_does_not_load_tensorflow():
     import subprocess
     import sys
 
-    code = "import sys, rsed.baseline; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    code = "import sys, rsed.features.baseline; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"

@@ -37,7 +37,7 @@ SCRIPT = textwrap.dedent(
     from rsed.features import compute_stats
     from rsed.reproduce import _sequences
     from rsed.streaming import CachedSteps
-    from rsed.synthetic_cache import write_synthetic_cache
+    from rsed.features.synthetic_cache import write_synthetic_cache
     from rsed.training import build_model, train_detector, window_dataset
 
     class Numbered:

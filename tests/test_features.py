@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rsed import features
+from rsed.features import cache as feature_cache  # build_cache looks extract_file and _extract_all up here
 from rsed.config import FeatureConfig
 from rsed.data.layout import MixtureSet
 from rsed.errors import AudioError, CacheError
+from rsed.parallel import available_cores
 from rsed.features import (
     CACHE_FORMAT_VERSION,
     build_cache,
@@ -157,11 +158,11 @@ def mixtures(tmp_path) -> MixtureSet:
 
 
 class _CountingExtractor:
-    """Stands in for features.extract_file in-process and counts the calls."""
+    """Stands in for feature_cache.extract_file in-process and counts the calls."""
 
     def __init__(self):
         self.calls = 0
-        self.real = features.extract_file
+        self.real = feature_cache.extract_file
 
     def __call__(self, path, config):
         self.calls += 1
@@ -204,7 +205,7 @@ def test_build_cache_reuses_then_rebuilds_on_changed_inputs(mixtures, tmp_path, 
     path = build_cache(mixtures, CONFIG, cache_dir, workers=1, progress=False)
     stamp = path.stat().st_mtime_ns
     counter = _CountingExtractor()
-    monkeypatch.setattr(features, "extract_file", counter)
+    monkeypatch.setattr(feature_cache, "extract_file", counter)
 
     assert build_cache(mixtures, CONFIG, cache_dir, workers=1, progress=False) == path
     assert counter.calls == 0 and path.stat().st_mtime_ns == stamp
@@ -339,7 +340,7 @@ def test_compute_stats_on_known_values(tmp_path, monkeypatch):
         out[:, 2] = np.arange(values.size) + 1e6  # large offset: naive sum of squares would lose it
         return out
 
-    monkeypatch.setattr(features, "extract_file", fake_extract)
+    monkeypatch.setattr(feature_cache, "extract_file", fake_extract)
     root = tmp_path / "root"
     babycry = _make_mixture_set(root, {k: (1.0, None) for k in list(known)[:2]})
     gunshot = _make_mixture_set(root, {list(known)[2]: (1.0, (0.1, 0.5))}, class_name="gunshot")
@@ -385,14 +386,14 @@ def test_stats_round_trip_and_errors(tmp_path):
 
 def test_build_cache_uses_every_available_core_by_default(mixtures, tmp_path, monkeypatch):
     """workers=None extracts with one process per core this process may use."""
-    assert features.available_cores() == len(os.sched_getaffinity(0))
+    assert available_cores() == len(os.sched_getaffinity(0))
     seen = []
-    real = features._extract_all
+    real = feature_cache._extract_all
 
     def spy(paths, config, workers, extractor=None):
         seen.append(workers)
         return real(paths, config, 1, extractor)  # no pool in the test itself
 
-    monkeypatch.setattr(features, "_extract_all", spy)
+    monkeypatch.setattr(feature_cache, "_extract_all", spy)
     build_cache(mixtures, CONFIG, tmp_path / "cache", progress=False)
-    assert seen == [min(features.available_cores(), len(FILES))]
+    assert seen == [min(available_cores(), len(FILES))]

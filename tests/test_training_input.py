@@ -17,10 +17,10 @@ from rsed.errors import CacheError
 from rsed.features import compute_stats, read_cache, to_steps
 from rsed.reproduce import _sequences, experiments_from_args
 from rsed.streaming import CachedSteps, CacheWindowSampler
-from rsed.synthetic_cache import write_synthetic_cache
+from rsed.features.synthetic_cache import write_synthetic_cache
 from rsed.training import CORRECTED_LOSS, build_model, corrected_crossentropy, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
 from rsed.training_plots import plot_training_curves, read_train_log
-from rsed.windows import WindowSampler, tiled_windows
+from rsed.features.windows import WindowSampler, tiled_windows
 
 #: Fixed geometry (not the defaults) so the clip lengths below mean the same steps whatever the default hop.
 FEATURES = FeatureConfig(n_mels=16, hop_length=512, frames_per_step=8)

@@ -16,10 +16,11 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from . import __version__
-from .config import FeatureConfig
-from .features import CACHE_FORMAT_VERSION, frame_labels
-from .fileio import atomic_path
+from .. import __version__
+from ..config import FeatureConfig
+from ..fileio import atomic_path
+from .cache import CACHE_FORMAT_VERSION
+from .steps import frame_labels
 
 
 def write_synthetic_cache(

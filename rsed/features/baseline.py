@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
-from .audio import load_audio
-from .config import BaselineFeatureConfig, BaselineModelConfig, BaselinePostprocessConfig, BaselineTrainConfig, from_dict
-from .data.layout import MixtureEvent
-from .errors import CacheError
+from .. import __version__
+from ..audio import load_audio
+from ..config import BaselineFeatureConfig, BaselineModelConfig, BaselinePostprocessConfig, BaselineTrainConfig, from_dict
+from ..data.layout import MixtureEvent
+from ..errors import CacheError
 
 #: log(mel + EPS), the baseline's floor (numpy.spacing(1), about 2.2e-16).
 EPS = float(np.spacing(1))
