@@ -1,4 +1,4 @@
-"""CRNN training speed with the fused batch normalisation (rsed.layers.FusedBatchNormalization) against Keras' own.
+"""CRNN training speed with the fused batch normalisation (rsed.models.layers.FusedBatchNormalization) against Keras' own.
 
 Usage: ``python benchmarks/bench_batchnorm.py [--tau 5] [--rounds 3] [--steps 6]``.
 
@@ -24,7 +24,7 @@ from _step_timing import best_alternating
 TARGET = 1.1
 
 #: Keras' own layer in place of the fused one, set before the model is built.
-PLAIN = "import keras, rsed.models\nrsed.models.FusedBatchNormalization = keras.layers.BatchNormalization"
+PLAIN = "import keras, rsed.models.builders\nrsed.models.builders.FusedBatchNormalization = keras.layers.BatchNormalization"
 
 
 def main(argv=None) -> int:

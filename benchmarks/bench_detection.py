@@ -50,7 +50,7 @@ def _save_detectors(folder: Path) -> None:
     import keras
 
     from rsed.config import FeatureConfig, ModelConfig, TrainConfig
-    from rsed.detector import DetectorSpec, save_detector
+    from rsed.models.detector import DetectorSpec, save_detector
     from rsed.training import build_model
 
     features = FeatureConfig()

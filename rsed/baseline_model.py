@@ -17,7 +17,7 @@ import numpy as np
 
 from .features.baseline import BaselineSpec, context_offsets, stack_context
 from .config import BaselineTrainConfig, config_hash
-from .detector import MODEL_FILE, is_complete, save_model_folder
+from .models.detector import MODEL_FILE, is_complete, save_model_folder
 from .errors import CacheError
 from .resume import ResumableTraining
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import FeatureConfig, PostprocessConfig, paper_postprocess
-from .detector import DetectorSpec, is_complete, load_spec
+from .models.detector import DetectorSpec, is_complete, load_spec
 from .errors import AudioError, CacheError, RsedError
 from .postprocessing import detect_event
 
@@ -247,7 +247,7 @@ def load_detectors(
     timesteps: list[int] | None = None,
 ) -> dict[str, Ensemble]:
     """Load the ensemble of every class (or of ``classes``) from ``models``; see the module docstring."""
-    from .detector import load_detector
+    from .models.detector import load_detector
 
     ensembles = {}
     rows = _recorded_rows(Path(models))  # the run's row records, read once for every class

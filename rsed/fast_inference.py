@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 from numba import njit
 
-from .layers import ReverseTime
+from .models.layers import ReverseTime
 from .postprocessing import sliding_average
 
 log = logging.getLogger(__name__)

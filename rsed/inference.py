@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .detector import DetectorSpec
+from .models.detector import DetectorSpec
 from .fast_inference import sliding_ensemble
 from .features import to_steps
 from .postprocessing import ensemble_average, sliding_average

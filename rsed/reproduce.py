@@ -354,10 +354,10 @@ def _sequences(cache: Path, spec_mean, spec_std, frames_per_step: int):
 
 def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str, tau: int, caches: dict, *, overwrite: bool = False) -> Path:
     """Train one detector unless a complete one with the same key exists; return its folder."""
-    from .detector import DetectorSpec, is_complete, save_detector
+    from .models.detector import DetectorSpec, is_complete, save_detector
     from .features import compute_stats
     from .streaming import CachedSteps
-    from .models import describe
+    from .models.builders import describe
     from .training import build_model, train_detector
 
     model_config = dataclasses.replace(experiment.model, timesteps=tau)
@@ -387,7 +387,7 @@ def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, c
     from .features.baseline import BaselineSpec
     from .baseline_model import is_complete_baseline, save_baseline, train_baseline
     from .features import compute_stats, read_cache
-    from .models import build_fnn, describe
+    from .models.builders import build_fnn, describe
 
     e = experiment
     folder = model_folder(out, "fnn", class_name)
@@ -445,7 +445,7 @@ def predict_subset(folders: list[Path], cache: Path, out_file: Path) -> dict[str
     The file stores a key of the detectors and the cache it came from, so a stale file is
     recomputed and a current one is reused.
     """
-    from .detector import load_detector
+    from .models.detector import load_detector
     from .features import read_cache
     from .inference import clip_probabilities
 

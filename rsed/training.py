@@ -23,7 +23,7 @@ import keras
 from .config import ModelConfig, TrainConfig, config_hash
 from .distribute import check_strategy, make_strategy, precision_policy, training_replica
 from .errors import RsedError
-from .models import build_cnn, build_crnn
+from .models.builders import build_cnn, build_crnn
 from .resume import ResumableTraining
 from .streaming import CacheWindowSampler, CachedSteps
 from .training_plots import plot_training_curves

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from rsed.config import FeatureConfig, ModelConfig, TrainConfig
-from rsed.detector import DetectorSpec, load_detector, save_detector
+from rsed.models.detector import DetectorSpec, load_detector, save_detector
 from rsed.fast_inference import SlidingEnsemble, sliding_ensemble
 from rsed.inference import clip_probabilities, predict_steps
-from rsed.layers import StepDistributed
+from rsed.models.layers import StepDistributed
 from rsed.models import build_cnn, build_crnn
 from rsed.postprocessing import ensemble_average
 

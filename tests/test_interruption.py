@@ -99,7 +99,7 @@ def test_reproduce_killed_mid_training_finishes_with_the_same_tables(data_root, 
     # The resumed detector is the uninterrupted one, weight for weight.
     import keras
 
-    from rsed.detector import load_detector
+    from rsed.models.detector import load_detector
 
     ours, theirs = (load_detector(r / detector.relative_to(out))[0] for r in (out, reference))
     for a, b in zip(ours.get_weights(), theirs.get_weights()):

@@ -87,7 +87,7 @@ def test_fused_batch_normalization_matches_keras(shape, tmp_path):
     import keras
     import tensorflow as tf
 
-    from rsed.layers import FusedBatchNormalization
+    from rsed.models.layers import FusedBatchNormalization
 
     x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, shape).astype("float32"))
     plain, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
@@ -111,11 +111,38 @@ def test_fused_batch_normalization_matches_keras(shape, tmp_path):
 def test_crnn_with_fused_normalisation_saves_and_loads(tmp_path):
     import keras
 
-    from rsed.layers import FusedBatchNormalization
+    from rsed.models.layers import FusedBatchNormalization
 
     model = build_crnn(timesteps=2, conv_filters=4, spectral_filters=4, rnn_units=4, dense_units=4)
     assert sum(isinstance(getattr(layer, "layer", None), FusedBatchNormalization) for layer in model.layers) == 2
     x = np.random.default_rng(0).standard_normal((3, 2, 4, 128, 1)).astype("float32")
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)
+
+
+def test_model_saved_when_the_layers_lived_in_rsed_layers_still_loads(tmp_path):
+    """``model.keras`` files written before the layers moved to rsed.models.layers name the module ``rsed.layers``.
+
+    Keras finds the layers by their registered names (``rsed>ReverseTime`` ...), so such files
+    load with ``safe_mode=True`` as ``rsed detect`` loads them.
+    """
+    import json
+    import zipfile
+
+    import keras
+
+    model = build_crnn(timesteps=2, conv_filters=4, spectral_filters=4, rnn_units=4, dense_units=4)
+    model.save(tmp_path / "new.keras")
+    with zipfile.ZipFile(tmp_path / "new.keras") as new, zipfile.ZipFile(tmp_path / "old.keras", "w") as old:
+        for item in new.infolist():
+            data = new.read(item.filename)
+            if item.filename == "config.json":
+                text = data.decode("utf-8")
+                assert '"module": "rsed.models.layers"' in text and '"registered_name": "rsed>ReverseTime"' in text
+                data = text.replace('"module": "rsed.models.layers"', '"module": "rsed.layers"').encode("utf-8")
+                json.loads(data)
+            old.writestr(item, data)
+    x = np.random.default_rng(0).standard_normal((3, 2, 4, 128, 1)).astype("float32")
+    loaded = keras.saving.load_model(tmp_path / "old.keras", compile=False, safe_mode=True)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), atol=1e-6)

@@ -21,7 +21,7 @@ from rsed.config import BaselineTrainConfig, FeatureConfig, MiniDataConfig, Mixt
 from rsed.data.layout import read_event_list
 from rsed.data.mini import generate_mini
 from rsed.data.mixing import synthesize
-from rsed.detector import load_detector
+from rsed.models.detector import load_detector
 from rsed.errors import RsedError
 from rsed.analysis import open_run
 from rsed.config import paper_postprocess

@@ -238,7 +238,7 @@ def detector_folder(tmp_path_factory):
     """An untrained tiny detector (only its loading and the audio path are under test)."""
     import keras
 
-    from rsed.detector import DetectorSpec, save_detector
+    from rsed.models.detector import DetectorSpec, save_detector
     from rsed.training import build_model
 
     model_config = ModelConfig(timesteps=2, conv_filters=2, spectral_filters=2, dense_units=4)
@@ -275,7 +275,7 @@ def test_detect_accepts_silence_and_8khz(detector_folder, tmp_path, capsys):
 def test_model_with_code_is_refused_in_safe_mode_and_its_code_never_runs(detector_folder, tmp_path, capsys):
     import keras
 
-    from rsed.detector import load_detector
+    from rsed.models.detector import load_detector
 
     model, spec = load_detector(detector_folder)  # our own layers load in safe mode
     assert spec.class_name == "gunshot" and model.input_shape == (None, 2, FeatureConfig().frames_per_step, 128, 1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .config import FeatureConfig
+from ..config import FeatureConfig
 from .layers import FusedBatchNormalization, ReverseTime, StepDistributed
 
 

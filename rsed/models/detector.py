@@ -15,10 +15,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import __version__
-from .config import FeatureConfig, ModelConfig, TrainConfig, from_dict
-from .errors import CacheError
-from .fileio import atomic_path, write_json
+from .. import __version__
+from ..config import FeatureConfig, ModelConfig, TrainConfig, from_dict
+from ..errors import CacheError
+from ..fileio import atomic_path, write_json
 
 MODEL_FILE = "model.keras"
 SPEC_FILE = "detector.json"
