@@ -51,7 +51,7 @@ def _save_detectors(folder: Path) -> None:
 
     from rsed.config import FeatureConfig, ModelConfig, TrainConfig
     from rsed.models.detector import DetectorSpec, save_detector
-    from rsed.training import build_model
+    from rsed.training.fit import build_model
 
     features = FeatureConfig()
     keras.utils.set_random_seed(0)

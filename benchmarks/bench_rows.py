@@ -4,7 +4,7 @@ Run: PYTHONPATH=. python benchmarks/bench_rows.py ; prints ratios and the short 
 per model (SHORT_TRAIN: at most max_epochs epochs of steps_per_epoch batches), which is what `make reproduce` on the mini data trains.
 """
 import time, numpy as np, keras
-from rsed.training import build_model
+from rsed.training.fit import build_model
 from rsed.config import SHORT_TRAIN, FeatureConfig, ModelConfig
 from rsed.features.windows import sliding_windows
 from rsed.inference import predict_windows

@@ -9,7 +9,7 @@ paper-sized CRNN (``build_crnn`` defaults, tau 5, batch 64):
 
 * speed: one model trained alternately from the two inputs, segment by segment (stream,
   memory, memory, stream, ...), each segment a ``fit`` of ``--segment-steps`` steps through
-  :func:`rsed.training.window_dataset`, so both inputs meet the same machine load. Streaming
+  :func:`rsed.training.fit.window_dataset`, so both inputs meet the same machine load. Streaming
   reads windows from the file, which was dropped from the page cache first (``posix_fadvise``),
   so they come from the disk; in memory gathers them from the first ``--memory-clips`` clips
   held as arrays (the whole set would need 4 GB more). The first batch of every segment and a
@@ -107,8 +107,8 @@ def _first_steps(cache: Path, n: int, mean=None, std=None):
 def _child_speed(args) -> dict:
     """Train one model alternately from the file and from memory; steps/s of each."""
     from rsed.config import ModelConfig, TrainConfig
-    from rsed.streaming import CachedSteps, CacheWindowSampler
-    from rsed.training import build_model, compile_detector, window_dataset
+    from rsed.training.streaming import CachedSteps, CacheWindowSampler
+    from rsed.training.fit import build_model, compile_detector, window_dataset
     from rsed.features.windows import WindowSampler
 
     cache = Path(args.cache)
@@ -147,8 +147,8 @@ def _child_memory(args) -> dict:
     """rsed reproduce's streaming training in this process: peak memory and steps/s."""
     from rsed.config import ModelConfig, TrainConfig
     from rsed.features import compute_stats
-    from rsed.streaming import CachedSteps
-    from rsed.training import build_model, train_detector
+    from rsed.training.streaming import CachedSteps
+    from rsed.training.fit import build_model, train_detector
 
     cache = Path(args.cache)
     started = time.perf_counter()

@@ -118,7 +118,7 @@ class TrainConfig:
     steps_per_epoch: int = 200
     positive_fraction: float = 0.3
     #: Shift the trained model's output logit so its probabilities refer to the natural share of
-    #: event steps, not the oversampled batches (rsed.training.sampling_logit_shift).
+    #: event steps, not the oversampled batches (rsed.training.fit.sampling_logit_shift).
     prior_correction: bool = True
     seed: int = 1234
     schedule: str = "paper"

@@ -356,9 +356,9 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
     """Train one detector unless a complete one with the same key exists; return its folder."""
     from .models.detector import DetectorSpec, is_complete, save_detector
     from .features import compute_stats
-    from .streaming import CachedSteps
+    from .training.streaming import CachedSteps
     from .models.builders import describe
-    from .training import build_model, train_detector
+    from .training.fit import build_model, train_detector
 
     model_config = dataclasses.replace(experiment.model, timesteps=tau)
     folder = model_folder(out, experiment.architecture, class_name, tau)
@@ -385,7 +385,7 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
 def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool = False) -> Path:
     """Train the challenge baseline (FNN) of one class unless a complete one with the same key exists."""
     from .features.baseline import BaselineSpec
-    from .baseline_model import is_complete_baseline, save_baseline, train_baseline
+    from .training.baseline import is_complete_baseline, save_baseline, train_baseline
     from .features import compute_stats, read_cache
     from .models.builders import build_fnn, describe
 
@@ -461,7 +461,7 @@ def predict_subset(folders: list[Path], cache: Path, out_file: Path) -> dict[str
 
 def predict_baseline_subset(folder: Path, cache: Path, out_file: Path) -> dict[str, np.ndarray]:
     """Per-frame (20 ms) probabilities of the baseline on every clip of a baseline cache, saved like :func:`predict_subset`."""
-    from .baseline_model import frame_probabilities, load_baseline
+    from .training.baseline import frame_probabilities, load_baseline
     from .features import read_cache
 
     key = _prediction_key([folder], cache)
@@ -931,11 +931,11 @@ def reproduce_from_args(args: argparse.Namespace) -> list[RunResult]:
     """Run the rows an ``rsed reproduce`` command line names; print Table 4 and each row's scores."""
     experiments = experiments_from_args(args)
     if getattr(args, "deterministic", False):
-        from .training import make_deterministic
+        from .training.fit import make_deterministic
 
         make_deterministic()
     if experiments[0].training.strategy != "default":
-        from .distribute import make_strategy
+        from .training.distribute import make_strategy
 
         # Before TensorFlow runs anything: a multi-worker strategy configures the runtime once.
         make_strategy(experiments[0].training.strategy)

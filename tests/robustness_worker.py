@@ -57,7 +57,8 @@ def _slow_down(module, name: str, seconds: float) -> None:
 
 
 def reproduce(root: str, out: str, delay: float = 0.0) -> None:
-    from rsed import streaming, windows
+    from rsed.features import windows
+    from rsed.training import streaming
     from rsed.reproduce import run
 
     if delay:  # training batches come from memory or, in reproduce, streamed from the cache
@@ -121,7 +122,7 @@ def train_tiny(out: str, architecture: str = "cnn", **train):
     import numpy as np
 
     from rsed.config import ModelConfig, TrainConfig
-    from rsed.training import build_model, train_detector
+    from rsed.training.fit import build_model, train_detector
 
     config = TrainConfig(**{**TINY_TRAIN, "max_epochs": 5, "patience": 1, **train})
     model = build_model(architecture, dataclasses.replace(ModelConfig(**TINY_MODEL), timesteps=3), 8, 128, seed=config.seed)

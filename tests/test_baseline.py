@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rsed.features.baseline import baseline_events, baseline_logmel, median_kernel, stack_context
-from rsed.baseline_model import FrameBatches
+from rsed.training.baseline import FrameBatches
 from rsed.config import BaselineFeatureConfig, BaselinePostprocessConfig
 
 CFG = BaselineFeatureConfig()

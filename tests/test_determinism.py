@@ -88,7 +88,7 @@ def test_same_mixtures_give_identical_features(roots, tmp_path):
 
 def test_same_seed_gives_identical_weights_with_deterministic_ops(tmp_path):
     from rsed.config import ModelConfig, TrainConfig
-    from rsed.training import build_model
+    from rsed.training.fit import build_model
 
     _run_worker("train_twice_deterministic", out=str(tmp_path))
     first, second = tmp_path / "first", tmp_path / "second"

@@ -28,7 +28,7 @@ SCRIPT = textwrap.dedent(
         port = s.getsockname()[1]
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"localhost:{port}"]}, "task": {"type": "worker", "index": 0}})
 
-    from rsed.distribute import make_strategy
+    from rsed.training.distribute import make_strategy
 
     strategies = {name: make_strategy(name) for name in ("multiworker", "mirrored")}  # multi-worker first
 
@@ -36,9 +36,9 @@ SCRIPT = textwrap.dedent(
     from rsed.config import FeatureConfig, ModelConfig, TrainConfig
     from rsed.features import compute_stats
     from rsed.reproduce import _sequences
-    from rsed.streaming import CachedSteps
+    from rsed.training.streaming import CachedSteps
     from rsed.features.synthetic_cache import write_synthetic_cache
-    from rsed.training import build_model, train_detector, window_dataset
+    from rsed.training.fit import build_model, train_detector, window_dataset
 
     class Numbered:
         # Batches whose windows are numbered 100 * index + position, to see how they are split.

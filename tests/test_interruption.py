@@ -133,7 +133,7 @@ CRASH_TRAIN = dict(max_epochs=6, min_epochs=1, patience=1, learning_rate=0.003, 
 
 
 def test_training_crashed_between_snapshot_and_commit_ends_as_an_uninterrupted_run(tmp_path, monkeypatch):
-    import rsed.resume as resume
+    import rsed.training.resume as resume
 
     reference = tmp_path / "reference"
     worker.train_tiny(str(reference), **CRASH_TRAIN)
@@ -171,7 +171,7 @@ def test_training_crashed_between_snapshot_and_commit_ends_as_an_uninterrupted_r
 
 def _train_tiny_fnn(out: Path, **train):
     """A tiny FNN baseline on frames whose event frames are louder; final weights in ``out/final.npz``."""
-    from rsed.baseline_model import train_baseline
+    from rsed.training.baseline import train_baseline
     from rsed.config import BaselineTrainConfig
     from rsed.models import build_fnn
 
@@ -197,7 +197,7 @@ def _train_tiny_fnn(out: Path, **train):
 
 def test_fnn_training_crashed_between_snapshot_and_commit_ends_as_an_uninterrupted_run(tmp_path, monkeypatch):
     # The baseline trains through ResumableTraining too, watching a validation accuracy (mode "max").
-    import rsed.resume as resume
+    import rsed.training.resume as resume
 
     reference = tmp_path / "reference"
     _train_tiny_fnn(reference)
@@ -225,8 +225,8 @@ def test_training_state_of_another_configuration_or_version_is_ignored(tmp_path)
     import dataclasses
 
     from rsed.config import ModelConfig
-    from rsed.resume import ResumableTraining, save_variables, variables_key
-    from rsed.training import build_model
+    from rsed.training.resume import ResumableTraining, save_variables, variables_key
+    from rsed.training.fit import build_model
 
     model = build_model("cnn", dataclasses.replace(ModelConfig(**worker.TINY_MODEL), timesteps=3), 8, 128, seed=1)
     backup = tmp_path / "backup"

@@ -12,14 +12,14 @@ import pytest
 
 from rsed.cli import build_parser
 from rsed.config import FeatureConfig, ModelConfig, TrainConfig
-from rsed.distribute import STRATEGIES, check_strategy, make_strategy, precision_policy, training_replica
+from rsed.training.distribute import STRATEGIES, check_strategy, make_strategy, precision_policy, training_replica
 from rsed.errors import CacheError
 from rsed.features import compute_stats, read_cache, to_steps
 from rsed.reproduce import _sequences, experiments_from_args
-from rsed.streaming import CachedSteps, CacheWindowSampler
+from rsed.training.streaming import CachedSteps, CacheWindowSampler
 from rsed.features.synthetic_cache import write_synthetic_cache
-from rsed.training import CORRECTED_LOSS, build_model, corrected_crossentropy, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
-from rsed.training_plots import plot_training_curves, read_train_log
+from rsed.training.fit import CORRECTED_LOSS, build_model, corrected_crossentropy, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
+from rsed.training.plots import plot_training_curves, read_train_log
 from rsed.features.windows import WindowSampler, tiled_windows
 
 #: Fixed geometry (not the defaults) so the clip lengths below mean the same steps whatever the default hop.
@@ -275,7 +275,7 @@ def test_mixed_precision_replica_computes_in_float16_with_a_float32_output():
 def test_mixed_precision_is_ignored_without_a_gpu(caplog):
     assert precision_policy(False) is None
     assert precision_policy(True, gpu=True) == "mixed_float16"
-    with caplog.at_level("WARNING", logger="rsed.distribute"):
+    with caplog.at_level("WARNING", logger="rsed.training.distribute"):
         assert precision_policy(True, gpu=False) is None
     assert "needs a GPU" in caplog.text
 

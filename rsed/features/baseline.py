@@ -5,7 +5,7 @@ Each stage mirrors the challenge's baseline system with our own code on well-kep
 - features: 40 log mel bands of the magnitude spectrum (40 ms Hamming window, 20 ms hop,
   n_fft 2048, librosa), normalised with the training set's mean and standard deviation, five
   neighbouring frames (centred, edge-padded) stacked into one 200-value vector per frame;
-- model and training (:mod:`rsed.baseline_model`): :func:`rsed.models.build_fnn`, one frame
+- model and training (:mod:`rsed.training.baseline`): :func:`rsed.models.build_fnn`, one frame
   in, one event probability out, trained on every training frame with Adam and early
   stopping on the validation frame accuracy;
 - decision: frame probability > 0.5, a 27-frame (0.54 s) median filter, and every contiguous

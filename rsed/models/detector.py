@@ -36,7 +36,7 @@ class DetectorSpec:
     training: TrainConfig
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    #: Log-odds added to the output bias after training (prior correction, rsed.training); already in the weights.
+    #: Log-odds added to the output bias after training (prior correction, rsed.training.fit); already in the weights.
     logit_shift: float = 0.0
 
     @property

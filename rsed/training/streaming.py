@@ -15,9 +15,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from .errors import CacheError
-from .features import open_cache, to_steps
-from .features.windows import WindowIndex
+from ..errors import CacheError
+from ..features.cache import open_cache
+from ..features.steps import to_steps
+from ..features.windows import WindowIndex
 
 
 @dataclass(frozen=True, eq=False)

@@ -15,10 +15,10 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .features.baseline import BaselineSpec, context_offsets, stack_context
-from .config import BaselineTrainConfig, config_hash
-from .models.detector import MODEL_FILE, is_complete, save_model_folder
-from .errors import CacheError
+from ..features.baseline import BaselineSpec, context_offsets, stack_context
+from ..config import BaselineTrainConfig, config_hash
+from ..models.detector import MODEL_FILE, is_complete, save_model_folder
+from ..errors import CacheError
 from .resume import ResumableTraining
 
 SPEC_FILE = "baseline.json"
@@ -100,7 +100,7 @@ def train_baseline(
     """Fit the baseline on normalised frames ``[(frames [T, M], labels [T]), ...]``; keep the best weights.
 
     Writes ``train_log.csv``, ``best.weights.h5`` (highest validation frame accuracy) and
-    ``backup/`` into ``out_dir`` through :class:`rsed.resume.ResumableTraining`, as the CRNN's
+    ``backup/`` into ``out_dir`` through :class:`rsed.training.resume.ResumableTraining`, as the CRNN's
     training does: an interrupted run resumes after its last finished epoch with its best epoch
     and early-stopping counters, if ``config``, ``context`` and ``resume_key`` (the caller's
     identity of the data) are unchanged. Early stopping watches the validation accuracy

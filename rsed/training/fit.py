@@ -20,14 +20,14 @@ from typing import Callable, Sequence
 
 import keras
 
-from .config import ModelConfig, TrainConfig, config_hash
+from ..config import ModelConfig, TrainConfig, config_hash
 from .distribute import check_strategy, make_strategy, precision_policy, training_replica
-from .errors import RsedError
-from .models.builders import build_cnn, build_crnn
+from ..errors import RsedError
+from ..models.builders import build_cnn, build_crnn
 from .resume import ResumableTraining
 from .streaming import CacheWindowSampler, CachedSteps
-from .training_plots import plot_training_curves
-from .features.windows import StepSequence, WindowSampler, tiled_windows
+from .plots import plot_training_curves
+from ..features.windows import StepSequence, WindowSampler, tiled_windows
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def _tensorboard(log_dir: Path) -> list[keras.callbacks.Callback]:
 
 def make_sampler(train, tau: int, config: TrainConfig) -> WindowSampler | CacheWindowSampler:
     """The batch source for ``train``: clips in memory (a list of :class:`StepSequence`) or a
-    feature cache streamed from disk (:class:`rsed.streaming.CachedSteps`)."""
+    feature cache streamed from disk (:class:`rsed.training.streaming.CachedSteps`)."""
     if isinstance(train, CachedSteps):
         return CacheWindowSampler(train, tau, positive_fraction=config.positive_fraction, seed=config.seed)
     return WindowSampler(list(train), tau, positive_fraction=config.positive_fraction, seed=config.seed)
@@ -178,7 +178,7 @@ def train_detector(
     """Fit ``model`` (built for windows of ``tau`` steps) and leave it holding its best weights.
 
     ``train`` is either clips in memory or a feature cache read from disk batch by batch
-    (:class:`rsed.streaming.CachedSteps`); both give the same batches. Early stopping and the
+    (:class:`rsed.training.streaming.CachedSteps`); both give the same batches. Early stopping and the
     best checkpoint watch the validation loss on fixed non-overlapping windows of the validation
     clips (under prior correction, the loss of the corrected outputs, :data:`CORRECTED_LOSS`);
     stopping may only come after ``config.min_epochs`` epochs. ``config.strategy`` and

@@ -6,8 +6,8 @@ import csv
 import math
 from pathlib import Path
 
-from .errors import DataError
-from .fileio import atomic_path
+from ..errors import DataError
+from ..fileio import atomic_path
 
 
 def read_train_log(path: str | Path) -> dict[str, list[float]]:

@@ -41,8 +41,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .config import config_hash
-from .fileio import atomic_path, write_json, write_text
+from ..config import config_hash
+from ..fileio import atomic_path, write_json, write_text
 
 log = logging.getLogger(__name__)
 
