@@ -4,7 +4,7 @@ Usage: ``python benchmarks/bench_detection.py [--clips 10] [--seconds 30]``. Bui
 paper-sized CRNNs of Table 2 (babycry tau 5, 9, 50; glassbreak 3; gunshot 3, 5) with random
 weights, saves them as detector folders and loads them back as ``rsed detect`` does, writes
 ``--clips`` WAV files of ``--seconds`` s, warms up on one clip, then times
-:func:`rsed.detect.detect_files` on all of them: audio loading, log-mel features, every
+:func:`rsed.inference.detect.detect_files` on all of them: audio loading, log-mel features, every
 model's sliding ensemble, the timestep ensembles and the event decisions. Prints detail lines,
 then ``detection: ratio=X (target 60)`` with X the audio seconds per wall-clock second.
 """
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
 
     from rsed.config import FeatureConfig
-    from rsed.detect import detect_files, load_detectors
+    from rsed.inference.detect import detect_files, load_detectors
 
     with tempfile.TemporaryDirectory(prefix="rsed-bench-") as tmp:
         tmp = Path(tmp)

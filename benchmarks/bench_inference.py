@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> dict:
     import keras
 
     from rsed.config import FeatureConfig
-    from rsed.inference import predict_steps
+    from rsed.inference.sliding import predict_steps
     from rsed.models import build_crnn
 
     keras.utils.set_random_seed(0)

@@ -7,7 +7,7 @@ import time, numpy as np, keras
 from rsed.training.fit import build_model
 from rsed.config import SHORT_TRAIN, FeatureConfig, ModelConfig
 from rsed.features.windows import sliding_windows
-from rsed.inference import predict_windows
+from rsed.inference.sliding import predict_windows
 F = FeatureConfig().frames_per_step
 rng = np.random.default_rng(0)
 for arch in ("crnn", "cnn"):

@@ -123,7 +123,7 @@ def open_run(folder: str | Path, row: str | None = None) -> Run:
 
     A DataError names what is missing; a CacheError names an unreadable record file.
     """
-    from .reproduce import read_row_records, row_lookbacks
+    from .records import read_row_records, row_lookbacks
 
     folder = Path(folder)
     rows = folder / "results" / "rows"

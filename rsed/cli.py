@@ -11,8 +11,12 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import RsedError
+
+if TYPE_CHECKING:  # annotations only: each command imports its stages when it runs
+    from .inference.detect import DetectionRow, Ensemble, FileProbabilities
 
 
 def _root(value: str | None) -> Path:
@@ -71,7 +75,7 @@ class _Reported(Exception):
 
 
 def _cmd_detect(args) -> None:
-    from .detect import dcase_lines, decide, file_probabilities, load_detectors, plot_file, plot_path, progress
+    from .inference.detect import dcase_lines, decide, file_probabilities, load_detectors
 
     if args.segment_seconds is not None and not args.segment_seconds > 0:
         raise RsedError(None, f"--segment-seconds must be positive, got {args.segment_seconds}")
@@ -104,6 +108,37 @@ def _cmd_detect(args) -> None:
         raise RsedError(None, f"{len(failed)} of {len(files)} file(s) could not be processed (see above)")
     if failed:
         raise _Reported()
+
+
+def plot_path(target: str | Path, audio: Path, several: bool) -> Path:
+    """Where ``--plot target`` puts the figure of ``audio``: ``target`` itself for one file, unless
+    ``target`` is a folder (existing, or written with a trailing slash) or there are several
+    files; then ``target/<audio stem>.png`` (the folder is created)."""
+    folder = several or Path(target).is_dir() or str(target).endswith(("/", os.sep))
+    return Path(target) / f"{Path(audio).stem}.png" if folder else Path(target)
+
+
+def plot_file(result: FileProbabilities, rows: list[DetectionRow], ensembles: dict[str, Ensemble], path: str | Path) -> Path:
+    """Save the Figure 4 picture of one recording: one probability panel per class above its log-mel."""
+    from .plots import Panel, detection_figure, save_png
+
+    panels = []
+    for class_name, ensemble in sorted(ensembles.items()):
+        onsets = tuple(r.onset for r in rows if r.class_name == class_name and r.onset is not None)
+        post = ensemble.postprocess
+        panels.append(Panel(class_name, result.probabilities[class_name], post.presence_threshold, post.onset_threshold, None, onsets))
+    fig = detection_figure(panels, result.features.step_seconds, result.logmel, frame_seconds=result.features.frame_seconds, title=result.path.name)
+    try:
+        return save_png(fig, path)
+    except OSError as exc:
+        raise RsedError(path, f"cannot write the plot ({exc.strerror or exc})") from None
+
+
+def progress(iterable, total: int, desc: str):
+    """A tqdm bar on stderr when it is a terminal and there is more than one item; the iterable itself otherwise."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, unit="file", disable=not (total > 1 and sys.stderr.isatty()))
 
 
 def build_parser() -> argparse.ArgumentParser:

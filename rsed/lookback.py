@@ -21,7 +21,7 @@ import numpy as np
 from .config import PostprocessConfig, ScoringConfig
 from .data.layout import MixtureEvent
 from .evaluation import score_class
-from .postprocessing import detect_all
+from .inference.postprocessing import detect_all
 
 #: Onset errors (s) above this count as this much: beyond the 0.5 s collar a detection misses anyway.
 ONSET_ERROR_CAP = 1.0

@@ -50,7 +50,8 @@ from .data.layout import MixtureEvent, find_mixture_sets, mixture_set
 from .errors import CacheError, DataError, RsedError
 from .evaluation import ClassScore, class_average, score_class
 from .fileio import write_json, write_text
-from .postprocessing import detect_all, ensemble_average
+from .inference.postprocessing import detect_all, ensemble_average
+from .records import read_json, read_row_records
 
 RUN_FILE = "run.json"
 RUN_FORMAT_VERSION = 1
@@ -216,16 +217,6 @@ def _differences(stored, wanted, prefix: str = "") -> list[str]:
     return [] if stored == wanted else [f"{prefix[:-1]}: {stored!r} here, {wanted!r} now"]
 
 
-def _read_json(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CacheError(path, f"unreadable ({exc})") from None
-    if not isinstance(data, dict):
-        raise CacheError(path, "not a JSON object")
-    return data
-
-
 def open_run(out: Path, identity: dict, experiment: Experiment, *, overwrite: bool = False) -> None:
     """Create or resume the run folder ``out`` for one row; refuse to mix configurations.
 
@@ -239,7 +230,7 @@ def open_run(out: Path, identity: dict, experiment: Experiment, *, overwrite: bo
     wanted = config_hash(identity)
     data = None
     if path.is_file():
-        data = _read_json(path)
+        data = read_json(path)
         if data.get("config_hash") != wanted:
             if not overwrite:
                 diff = "; ".join(_differences(data.get("config", {}), identity)[:4]) or "unknown differences"
@@ -447,7 +438,7 @@ def predict_subset(folders: list[Path], cache: Path, out_file: Path) -> dict[str
     """
     from .models.detector import load_detector
     from .features import read_cache
-    from .inference import clip_probabilities
+    from .inference.sliding import clip_probabilities
 
     key = _prediction_key(folders, cache)
     cached = _load_predictions(out_file, key)
@@ -524,7 +515,7 @@ def _model_info(folder: Path, out: Path, reused: bool) -> dict:
     info = {"folder": str(folder.relative_to(out)), "reused": reused}
     path = folder / "training.json"
     if path.is_file():
-        data = _read_json(path)
+        data = read_json(path)
         info.update({k: data.get(k) for k in ("key", "seconds", "epochs", "structure")})
     return info
 
@@ -710,23 +701,6 @@ def _write_row_record(result: RunResult, experiment: Experiment, record: dict, s
     write_json(result.out / "results" / "rows" / f"{experiment.row_id}.json", record)
 
 
-def row_lookbacks(record: dict) -> dict[str, float]:
-    """``{class: onset look-back in s}`` that a row record holds (records from before look-backs were chosen hold none)."""
-    lookbacks = {}
-    for class_name, per_class in (record.get("per_class") or {}).items():
-        lookback = ((per_class or {}).get("postprocess") or {}).get("lookback_seconds")
-        if lookback is not None:
-            lookbacks[str(class_name)] = float(lookback)
-    return lookbacks
-
-
-def read_row_records(out: str | Path) -> list[dict]:
-    """Every row record of a run folder, in the order the rows finished."""
-    folder = Path(out) / "results" / "rows"
-    records = [_read_json(p) for p in sorted(folder.glob("*.json"))] if folder.is_dir() else []
-    return sorted(records, key=lambda r: r.get("finished", ""))
-
-
 def _package_versions() -> dict[str, str | None]:
     from importlib import metadata
 
@@ -771,7 +745,7 @@ def write_results(out: str | Path) -> None:
     records = read_row_records(out)
     if not records:
         return
-    run_data = _read_json(out / RUN_FILE) if (out / RUN_FILE).is_file() else {}
+    run_data = read_json(out / RUN_FILE) if (out / RUN_FILE).is_file() else {}
     results = out / "results"
     t4 = build_table4(records)
     write_text(results / "table4.md", render_table4(t4["rows"], t4["classes"], title=t4["title"], notes=t4["notes"]))

@@ -20,7 +20,7 @@ from fixtures_run import CLASSES, tiny_run  # tests/ is on sys.path (pytest's ro
 from rsed import analysis
 from rsed.cli import main as cli_main
 from rsed.config import FeatureConfig
-from rsed.detect import DetectionRow, choose_ensembles, dcase_lines, file_probabilities, load_detectors
+from rsed.inference.detect import DetectionRow, choose_ensembles, dcase_lines, file_probabilities, load_detectors
 from rsed.errors import CacheError
 from rsed.plots import figure_pixels
 
@@ -313,7 +313,7 @@ def test_dcase_lines_print_an_event_free_file_once():
 
 
 def test_recorded_ensembles_prefer_the_table4_row(tmp_path):
-    from rsed.detect import recorded_ensembles
+    from rsed.inference.detect import recorded_ensembles
     from rsed.fileio import write_json
 
     rows = tmp_path / "results" / "rows"
@@ -342,7 +342,7 @@ def test_recorded_ensembles_prefer_the_table4_row(tmp_path):
 
 def test_recorded_lookback_belongs_to_the_recorded_ensemble(tmp_path):
     """The look-back a row chose applies to that row's ensemble only; other rows' choices do not leak."""
-    from rsed.detect import recorded_lookback
+    from rsed.inference.detect import recorded_lookback
     from rsed.fileio import write_json
 
     rows, models = tmp_path / "results" / "rows", tmp_path / "models"

@@ -1,4 +1,4 @@
-"""The fast sliding ensemble (rsed.fast_inference) against the direct computation it replaces.
+"""The fast sliding ensemble (rsed.inference.fast) against the direct computation it replaces.
 
 Models get random weights spread wide enough that their outputs vary over (0, 1): an
 untrained Keras model predicts about 0.5 everywhere, which would hide a wrong recurrence.
@@ -12,11 +12,11 @@ import pytest
 
 from rsed.config import FeatureConfig, ModelConfig, TrainConfig
 from rsed.models.detector import DetectorSpec, load_detector, save_detector
-from rsed.fast_inference import SlidingEnsemble, sliding_ensemble
-from rsed.inference import clip_probabilities, predict_steps
+from rsed.inference.fast import SlidingEnsemble, sliding_ensemble
+from rsed.inference.sliding import clip_probabilities, predict_steps
 from rsed.models.layers import StepDistributed
 from rsed.models import build_cnn, build_crnn
-from rsed.postprocessing import ensemble_average
+from rsed.inference.postprocessing import ensemble_average
 
 TOLERANCE = 1e-5
 F, M = 4, 16
@@ -156,7 +156,7 @@ def test_clip_probabilities_of_two_saved_detectors(tmp_path):
 def test_lstm_cell_kernel_matches_float64_formula():
     """The compiled LSTM step (rational tanh, sigmoid via tanh) against the textbook formula,
     also far into saturation (|preactivation| up to 40)."""
-    from rsed.fast_inference import _lstm_cell
+    from rsed.inference.fast import _lstm_cell
 
     n, units = 37, 16
     rng = np.random.default_rng(11)

@@ -26,7 +26,7 @@ from rsed.errors import RsedError
 from rsed.analysis import open_run
 from rsed.config import paper_postprocess
 from rsed.lookback import LookbackTrial, best_lookback
-from rsed.postprocessing import detect_all
+from rsed.inference.postprocessing import detect_all
 from rsed.reproduce import Experiment, run, run_rows
 
 TINY_MODEL = ModelConfig(conv_filters=4, spectral_filters=4, rnn_units=8, dense_units=8)
@@ -203,7 +203,7 @@ def test_fnn_row_frames_and_events(all_rows_run, experiment):
 
 
 def test_detect_reads_only_the_crnn_detectors(all_rows_run):
-    from rsed.detect import load_detectors
+    from rsed.inference.detect import load_detectors
 
     _, out = all_rows_run
     grouped = load_detectors(out / "models")

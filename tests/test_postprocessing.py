@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rsed.config import PostprocessConfig
-from rsed.postprocessing import detect_event, ensemble_average, sliding_average
+from rsed.inference.postprocessing import detect_event, ensemble_average, sliding_average
 
 
 def test_sliding_average_by_hand():

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import PostprocessConfig
-from .data.layout import MixtureEvent
+from ..config import PostprocessConfig
+from ..data.layout import MixtureEvent
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Fast hop-one sliding ensemble: each step's convolutional embedding computed once, not tau times.
 
-The direct computation (:func:`rsed.inference.predict_steps` with ``fast=False``) predicts
+The direct computation (:func:`rsed.inference.sliding.predict_steps` with ``fast=False``) predicts
 every window of tau steps, so the per-step convolutions run tau times per step. A trained
 CRNN or CNN is a chain of
 
@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 from numba import njit
 
-from .models.layers import ReverseTime
+from ..models.layers import ReverseTime
 from .postprocessing import sliding_average
 
 log = logging.getLogger(__name__)

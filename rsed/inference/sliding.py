@@ -5,11 +5,11 @@ from __future__ import annotations
 import keras
 import numpy as np
 
-from .models.detector import DetectorSpec
-from .fast_inference import sliding_ensemble
-from .features import to_steps
+from ..features.steps import to_steps
+from ..features.windows import sliding_windows
+from ..models.detector import DetectorSpec
+from .fast import sliding_ensemble
 from .postprocessing import ensemble_average, sliding_average
-from .features.windows import sliding_windows
 
 
 def predict_windows(model: keras.Model, windows: np.ndarray, batch_size: int = 512) -> np.ndarray:
@@ -26,7 +26,7 @@ def predict_steps(model: keras.Model, steps: np.ndarray, batch_size: int = 512, 
 
     Every window of tau steps with hop one is predicted and the overlapping predictions of
     each step are averaged. ``fast=True`` computes each step's convolutional embedding once
-    and only the recurrences per window (:mod:`rsed.fast_inference`; same numbers within
+    and only the recurrences per window (:mod:`rsed.inference.fast`; same numbers within
     float32 rounding), falling back to the direct computation for a model it cannot split;
     ``fast=False`` is the direct computation, each step's embedding recomputed tau times.
     """

@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .config import FeatureConfig, PostprocessConfig, paper_postprocess
-from .models.detector import DetectorSpec, is_complete, load_spec
-from .errors import AudioError, CacheError, RsedError
+from ..config import FeatureConfig, PostprocessConfig, paper_postprocess
+from ..errors import AudioError, CacheError, RsedError
+from ..models.detector import DetectorSpec, is_complete, load_spec
+from ..records import read_row_records, row_lookbacks
 from .postprocessing import detect_event
 
 #: Architecture used when a class has detectors of several architectures and none is asked for.
@@ -59,7 +58,7 @@ class Ensemble:
 
     @property
     def members(self) -> list[tuple]:
-        """``[(keras model, spec), ...]`` as :func:`rsed.inference.clip_probabilities` takes them."""
+        """``[(keras model, spec), ...]`` as :func:`rsed.inference.sliding.clip_probabilities` takes them."""
         return list(zip(self.models, self.specs))
 
     def describe(self) -> str:
@@ -148,8 +147,6 @@ def recorded_ensembles(models: Path) -> dict[tuple[str, str], tuple[int, ...]]:
 
 def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...], float | None]]:
     """``{(architecture, class): (timesteps, onset look-back in s or None)}`` by the tiers of :func:`recorded_ensembles`."""
-    from .reproduce import read_row_records, row_lookbacks
-
     models = Path(models)
     if models.name != "models" or not (models.parent / "results" / "rows").is_dir():
         return {}
@@ -247,7 +244,7 @@ def load_detectors(
     timesteps: list[int] | None = None,
 ) -> dict[str, Ensemble]:
     """Load the ensemble of every class (or of ``classes``) from ``models``; see the module docstring."""
-    from .models.detector import load_detector
+    from ..models.detector import load_detector
 
     ensembles = {}
     rows = _recorded_rows(Path(models))  # the run's row records, read once for every class
@@ -277,9 +274,9 @@ def file_probabilities(path: str | Path, ensembles: dict[str, Ensemble]) -> File
 
     Raises AudioError naming the file when it cannot be read or is shorter than one model step.
     """
-    from .audio import load_audio
-    from .features import logmel
-    from .inference import clip_probabilities
+    from ..audio import load_audio
+    from ..features.spectrogram import logmel
+    from .sliding import clip_probabilities
 
     path = Path(path)
     if not ensembles:
@@ -356,34 +353,3 @@ def dcase_lines(rows: list[DetectionRow]) -> list[str]:
         if file not in with_event:
             lines.append(file)
     return lines
-
-
-def plot_path(target: str | Path, audio: Path, several: bool) -> Path:
-    """Where ``--plot target`` puts the figure of ``audio``: ``target`` itself for one file, unless
-    ``target`` is a folder (existing, or written with a trailing slash) or there are several
-    files; then ``target/<audio stem>.png`` (the folder is created)."""
-    folder = several or Path(target).is_dir() or str(target).endswith(("/", os.sep))
-    return Path(target) / f"{Path(audio).stem}.png" if folder else Path(target)
-
-
-def plot_file(result: FileProbabilities, rows: list[DetectionRow], ensembles: dict[str, Ensemble], path: str | Path) -> Path:
-    """Save the Figure 4 picture of one recording: one probability panel per class above its log-mel."""
-    from .plots import Panel, detection_figure, save_png
-
-    panels = []
-    for class_name, ensemble in sorted(ensembles.items()):
-        onsets = tuple(r.onset for r in rows if r.class_name == class_name and r.onset is not None)
-        post = ensemble.postprocess
-        panels.append(Panel(class_name, result.probabilities[class_name], post.presence_threshold, post.onset_threshold, None, onsets))
-    fig = detection_figure(panels, result.features.step_seconds, result.logmel, frame_seconds=result.features.frame_seconds, title=result.path.name)
-    try:
-        return save_png(fig, path)
-    except OSError as exc:
-        raise RsedError(path, f"cannot write the plot ({exc.strerror or exc})") from None
-
-
-def progress(iterable, total: int, desc: str):
-    """A tqdm bar on stderr when it is a terminal and there is more than one item; the iterable itself otherwise."""
-    from tqdm import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, unit="file", disable=not (total > 1 and sys.stderr.isatty()))
