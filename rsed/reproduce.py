@@ -47,7 +47,7 @@ from .config import (
     paper_postprocess,
 )
 from .data.layout import MixtureEvent, find_mixture_sets, mixture_set
-from .errors import CacheError, DataError, RsedError
+from .errors import DataError, RsedError
 from .evaluation import ClassScore, class_average, score_class
 from .fileio import write_json, write_text
 from .inference.postprocessing import detect_all, ensemble_average
@@ -375,8 +375,8 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
 
 def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool = False) -> Path:
     """Train the challenge baseline (FNN) of one class unless a complete one with the same key exists."""
-    from .features.baseline import BaselineSpec
-    from .training.baseline import is_complete_baseline, save_baseline, train_baseline
+    from .models.baseline_detector import BaselineSpec, is_complete_baseline, save_baseline
+    from .training.baseline import train_baseline
     from .features import compute_stats, read_cache
     from .models.builders import build_fnn, describe
 
@@ -452,7 +452,8 @@ def predict_subset(folders: list[Path], cache: Path, out_file: Path) -> dict[str
 
 def predict_baseline_subset(folder: Path, cache: Path, out_file: Path) -> dict[str, np.ndarray]:
     """Per-frame (20 ms) probabilities of the baseline on every clip of a baseline cache, saved like :func:`predict_subset`."""
-    from .training.baseline import frame_probabilities, load_baseline
+    from .inference.baseline import frame_probabilities
+    from .models.baseline_detector import load_baseline
     from .features import read_cache
 
     key = _prediction_key([folder], cache)
@@ -654,7 +655,7 @@ def _score_subset(root: Path, out: Path, experiment: Experiment, class_name: str
 def _decide(probs: dict[str, np.ndarray], class_name: str, experiment: Experiment, post: PostprocessConfig) -> list[MixtureEvent]:
     """Events from probabilities: the paper's two thresholds (``post``), or the baseline's median filter for the FNN."""
     if experiment.architecture == "fnn":
-        from .features.baseline import baseline_detect_all
+        from .inference.baseline import baseline_detect_all
 
         return baseline_detect_all(probs, class_name, experiment.baseline_postprocess, experiment.baseline_features.frame_seconds)
     return detect_all(probs, class_name, post, experiment.features.step_seconds)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from rsed.features.baseline import baseline_events, baseline_logmel, median_kernel, stack_context
+from rsed.features.baseline import baseline_logmel, stack_context
+from rsed.inference.baseline import baseline_events, median_kernel
 from rsed.training.baseline import FrameBatches
 from rsed.config import BaselineFeatureConfig, BaselinePostprocessConfig
 

@@ -191,7 +191,7 @@ def test_ensemble_file_is_the_mean_of_its_members(all_rows_run):
 
 
 def test_fnn_row_frames_and_events(all_rows_run, experiment):
-    from rsed.features.baseline import baseline_events
+    from rsed.inference.baseline import baseline_events
 
     _, out = all_rows_run
     estimates = read_event_list(out / "estimates" / "devtest" / "gunshot_fnn.csv")

@@ -1,27 +1,21 @@
-"""The challenge baseline's Keras side: frame batches, training, the detector folder, prediction.
+"""The challenge baseline's training: frame batches with their context, and the fit with early stopping.
 
-A trained baseline lives in its own folder (``model.keras`` + ``baseline.json``), a format
-``rsed detect`` ignores, so a run's CRNN folders are never mixed with it. Features and
-decisions are in :mod:`rsed.features.baseline`.
+Its features are in :mod:`rsed.features.baseline`, its folder in
+:mod:`rsed.models.baseline_detector`, its prediction and decisions in :mod:`rsed.inference.baseline`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import sys
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from ..features.baseline import BaselineSpec, context_offsets, stack_context
 from ..config import BaselineTrainConfig, config_hash
-from ..models.detector import MODEL_FILE, is_complete, save_model_folder
-from ..errors import CacheError
+from ..features.baseline import context_offsets
 from .resume import ResumableTraining
-
-SPEC_FILE = "baseline.json"
 
 
 class FrameBatches(keras.utils.PyDataset):
@@ -141,50 +135,4 @@ def train_baseline(
     return history  # ResumableTraining has loaded the best epoch's weights into ``model``
 
 
-# --------------------------------------------------------------------------------------
-# The detector folder and prediction
-# --------------------------------------------------------------------------------------
-
-
-def save_baseline(folder: str | Path, model: keras.Model, spec: BaselineSpec) -> Path:
-    """Write a baseline folder: ``model.keras``, then ``baseline.json``."""
-    return save_model_folder(folder, model, SPEC_FILE, spec.to_json())
-
-
-def is_complete_baseline(folder: str | Path) -> bool:
-    """True when ``folder`` holds a finished baseline."""
-    return is_complete(folder, SPEC_FILE)
-
-
-def load_baseline(folder: str | Path) -> tuple[keras.Model, BaselineSpec]:
-    """Load a baseline folder (Keras ``safe_mode=True``) with a clear error when it is unusable."""
-    folder = Path(folder)
-    path = folder / SPEC_FILE
-    if not path.is_file():
-        raise CacheError(folder, f"not a baseline folder (no {SPEC_FILE})")
-    try:
-        spec = BaselineSpec.from_json(json.loads(path.read_text(encoding="utf-8")), path)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CacheError(path, f"not valid JSON ({exc})") from None
-    try:
-        model = keras.saving.load_model(str(folder / MODEL_FILE), compile=False, safe_mode=True)
-    except (OSError, ValueError, TypeError) as exc:
-        raise CacheError(folder / MODEL_FILE, f"cannot load model ({exc})") from None
-    return model, spec
-
-
-def frame_probabilities(model: keras.Model, spec: BaselineSpec, logmel: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    """Event probability of every frame of a clip: ``logmel [T, n_mels] -> [T]`` float64."""
-    x = stack_context(spec.normalise(logmel), spec.features.context)
-    out = [np.asarray(model.predict_on_batch(x[i : i + batch_size]))[:, 0] for i in range(0, x.shape[0], batch_size)]
-    return np.concatenate(out).astype(np.float64)
-
-
-__all__ = [
-    "FrameBatches",
-    "train_baseline",
-    "save_baseline",
-    "load_baseline",
-    "is_complete_baseline",
-    "frame_probabilities",
-]
+__all__ = ["FrameBatches", "train_baseline"]
