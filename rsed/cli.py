@@ -120,7 +120,7 @@ def plot_path(target: str | Path, audio: Path, several: bool) -> Path:
 
 def plot_file(result: FileProbabilities, rows: list[DetectionRow], ensembles: dict[str, Ensemble], path: str | Path) -> Path:
     """Save the Figure 4 picture of one recording: one probability panel per class above its log-mel."""
-    from .plots import Panel, detection_figure, save_png
+    from .evaluation.plots import Panel, detection_figure, save_png
 
     panels = []
     for class_name, ensemble in sorted(ensembles.items()):

@@ -48,7 +48,7 @@ from .config import (
 )
 from .data.layout import MixtureEvent, find_mixture_sets, mixture_set
 from .errors import DataError, RsedError
-from .evaluation import ClassScore, class_average, score_class
+from .evaluation.scoring import ClassScore, class_average, score_class
 from .fileio import write_json, write_text
 from .inference.postprocessing import detect_all, ensemble_average
 from .records import read_json, read_row_records
@@ -615,7 +615,7 @@ def _choose_postprocess(root: Path, out: Path, experiment: Experiment, class_nam
 
     The FNN row keeps the baseline's own post-processing; an empty ``lookback_grid`` keeps the default look-back.
     """
-    from .lookback import best_lookback, lookback_trials
+    from .evaluation.lookback import best_lookback, lookback_trials
 
     base = experiment.postprocess_for(class_name)
     cache = caches.get((experiment.validation_subset, class_name))
@@ -740,7 +740,7 @@ def _git_revision() -> str | None:
 
 def write_results(out: str | Path) -> None:
     """Rebuild ``results/``: Tables 2, 3 and 4 (Markdown and CSV), ``scores.json`` and ``run_record.json``."""
-    from .tables import build_table2, build_table3, build_table4, render_table2, render_table3, render_table4, table2_csv, table3_csv, table4_csv
+    from .evaluation.tables import build_table2, build_table3, build_table4, render_table2, render_table3, render_table4, table2_csv, table3_csv, table4_csv
 
     out = Path(out)
     records = read_row_records(out)

@@ -17,12 +17,12 @@ import pytest
 import soundfile as sf
 
 from fixtures_run import CLASSES, tiny_run  # tests/ is on sys.path (pytest's rootdir-relative import)
-from rsed import analysis
+from rsed.evaluation import analysis
 from rsed.cli import main as cli_main
 from rsed.config import FeatureConfig
 from rsed.inference.detect import DetectionRow, choose_ensembles, dcase_lines, file_probabilities, load_detectors
 from rsed.errors import CacheError
-from rsed.plots import figure_pixels
+from rsed.evaluation.plots import figure_pixels
 
 CLASS = CLASSES[0]
 SR = FeatureConfig().sample_rate

@@ -3,7 +3,7 @@
 import pytest
 
 from rsed.data.layout import MixtureEvent as E
-from rsed.evaluation import class_average, score_class
+from rsed.evaluation.scoring import class_average, score_class
 
 
 def test_onset_within_collar_is_a_hit():

@@ -8,7 +8,7 @@ import pytest
 
 from rsed.config import paper_postprocess
 from rsed.data.layout import MixtureEvent
-from rsed.lookback import ONSET_ERROR_CAP, LookbackTrial, best_lookback, lookback_trials
+from rsed.evaluation.lookback import ONSET_ERROR_CAP, LookbackTrial, best_lookback, lookback_trials
 
 STEP = 0.1
 CLASS = "gunshot"

@@ -17,7 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 from fixtures_run import CLASSES, tiny_run  # tests/ is on sys.path (pytest's rootdir-relative import)
-from rsed.plots import figure_pixels
+from rsed.evaluation.plots import figure_pixels
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -84,7 +84,7 @@ def test_cells_call_the_package_and_take_parameters(name):
         for line in cell.source.splitlines():  # no copied code: no definitions, no imports beyond rsed and display
             assert not line.lstrip().startswith(("def ", "class ", "lambda")), line
             if line.startswith(("import ", "from ")):
-                assert line in ("import os", "from rsed import analysis, plots", "from IPython.display import Image, display"), line
+                assert line in ("import os", "from rsed.evaluation import analysis, plots", "from IPython.display import Image, display"), line
 
 
 def test_error_analysis_notebook(tiny, kernel, monkeypatch):

@@ -23,9 +23,9 @@ from rsed.data.mini import generate_mini
 from rsed.data.mixing import synthesize
 from rsed.models.detector import load_detector
 from rsed.errors import RsedError
-from rsed.analysis import open_run
+from rsed.evaluation.analysis import open_run
 from rsed.config import paper_postprocess
-from rsed.lookback import LookbackTrial, best_lookback
+from rsed.evaluation.lookback import LookbackTrial, best_lookback
 from rsed.inference.postprocessing import detect_all
 from rsed.reproduce import Experiment, run, run_rows
 

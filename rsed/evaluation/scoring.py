@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .config import ScoringConfig
-from .data.layout import MixtureEvent
+from ..config import ScoringConfig
+from ..data.layout import MixtureEvent
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import PostprocessConfig, ScoringConfig
-from .data.layout import MixtureEvent
-from .evaluation import score_class
-from .inference.postprocessing import detect_all
+from ..config import PostprocessConfig, ScoringConfig
+from ..data.layout import MixtureEvent
+from ..inference.postprocessing import detect_all
+from .scoring import score_class
 
 #: Onset errors (s) above this count as this much: beyond the 0.5 s collar a detection misses anyway.
 ONSET_ERROR_CAP = 1.0

@@ -17,7 +17,7 @@ import csv
 import io
 import math
 
-from .config import PAPER_PRESENCE_THRESHOLDS, PAPER_TIMESTEPS
+from ..config import PAPER_PRESENCE_THRESHOLDS, PAPER_TIMESTEPS
 
 #: Table 4 of the paper (ER): per-class on the evaluation set, averages on devtest and evaluation.
 PAPER_TABLE4 = {

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .fileio import atomic_path
+from ..fileio import atomic_path
 
 #: Resolution of saved figures (dots per inch).
 DPI = 100
