@@ -6,7 +6,7 @@ Usage: python experiments/table2_ensemble_gunshot.py --root DATA --out RUN [--sc
 
 import sys
 
-from rsed.reproduce import main_for_row
+from rsed.cli import main_for_row
 
 ROW = "ensemble_gunshot"
 

@@ -6,7 +6,7 @@ Usage: python experiments/table3_crnn_babycry_t5.py --root DATA --out RUN [--sch
 
 import sys
 
-from rsed.reproduce import main_for_row
+from rsed.cli import main_for_row
 
 ROW = "crnn_babycry_t5"
 

@@ -6,7 +6,7 @@ Usage: python experiments/table3_crnn_babycry_t50.py --root DATA --out RUN [--sc
 
 import sys
 
-from rsed.reproduce import main_for_row
+from rsed.cli import main_for_row
 
 ROW = "crnn_babycry_t50"
 

@@ -6,7 +6,7 @@ Usage: python experiments/table3_crnn_glassbreak_t3.py --root DATA --out RUN [--
 
 import sys
 
-from rsed.reproduce import main_for_row
+from rsed.cli import main_for_row
 
 ROW = "crnn_glassbreak_t3"
 

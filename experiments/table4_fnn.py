@@ -6,7 +6,7 @@ Usage: python experiments/table4_fnn.py --root DATA --out RUN [--schedule short|
 
 import sys
 
-from rsed.reproduce import main_for_row
+from rsed.cli import main_for_row
 
 ROW = "fnn"
 

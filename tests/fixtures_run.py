@@ -1,7 +1,7 @@
 """A tiny finished run over the embedded mini data, shared by the detection and notebook tests.
 
 Built once per test session under pytest's base temporary folder: the first module that asks
-builds it, later modules find ``results/scores.json`` and reuse it (``rsed.reproduce.run`` is
+builds it, later modules find ``results/scores.json`` and reuse it (``rsed.run.pipeline.run`` is
 resumable, so a half-built folder is completed, never trusted).
 """
 
@@ -12,7 +12,8 @@ from pathlib import Path
 from rsed.config import MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig
 from rsed.data.mini import generate_mini
 from rsed.data.mixing import synthesize
-from rsed.reproduce import Experiment, run
+from rsed.run.pipeline import run
+from rsed.run.rows import Experiment
 
 TINY_MODEL = ModelConfig(conv_filters=4, spectral_filters=4, rnn_units=8, dense_units=8)
 #: Two short epochs; a high learning rate and 80 % event windows push the probabilities over

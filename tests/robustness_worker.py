@@ -38,7 +38,7 @@ def make_data(root: Path) -> Path:
 def experiment():
     """One tiny CNN detector (tau 3) for one class, three short epochs (a CNN traces twice as fast as a CRNN)."""
     from rsed.config import ModelConfig, TrainConfig
-    from rsed.reproduce import Experiment
+    from rsed.run.rows import Experiment
 
     return Experiment(name="CNN", architecture="cnn", timesteps=((CLASS, (3,)),), model=ModelConfig(**TINY_MODEL), training=TrainConfig(**TINY_TRAIN))
 
@@ -59,7 +59,7 @@ def _slow_down(module, name: str, seconds: float) -> None:
 def reproduce(root: str, out: str, delay: float = 0.0) -> None:
     from rsed.features import windows
     from rsed.training import streaming
-    from rsed.reproduce import run
+    from rsed.run.pipeline import run
 
     if delay:  # training batches come from memory or, in reproduce, streamed from the cache
         _slow_down(windows.WindowSampler, "batch", delay)

@@ -35,7 +35,7 @@ SCRIPT = textwrap.dedent(
     import numpy as np
     from rsed.config import FeatureConfig, ModelConfig, TrainConfig
     from rsed.features import compute_stats
-    from rsed.reproduce import _sequences
+    from rsed.run.members import _sequences
     from rsed.training.streaming import CachedSteps
     from rsed.features.synthetic_cache import write_synthetic_cache
     from rsed.training.fit import build_model, train_detector, window_dataset

@@ -189,7 +189,7 @@ def _train_tiny_fnn(out: Path, **train):
     import keras
 
     config = BaselineTrainConfig(**{"batch_size": 64, "min_epochs": 1, "max_epochs": 8, "patience": 2, "min_delta": 0.0, "learning_rate": 0.01, **train})
-    keras.utils.set_random_seed(config.seed)  # as rsed.reproduce does before building the FNN
+    keras.utils.set_random_seed(config.seed)  # as rsed.run.members does before building the FNN
     model = build_fnn(input_dim=4 * 3, hidden_units=(8, 8))
     train_baseline(model, clips(6, 1), clips(3, 2), 3, config, out, verbose=0)
     np.savez(out / "final.npz", *[v.numpy() for v in model.variables])

@@ -27,7 +27,8 @@ from rsed.evaluation.analysis import open_run
 from rsed.config import paper_postprocess
 from rsed.evaluation.lookback import LookbackTrial, best_lookback
 from rsed.inference.postprocessing import detect_all
-from rsed.reproduce import Experiment, run, run_rows
+from rsed.run.pipeline import run, run_rows
+from rsed.run.rows import Experiment
 
 TINY_MODEL = ModelConfig(conv_filters=4, spectral_filters=4, rnn_units=8, dense_units=8)
 TINY_TRAIN = TrainConfig(min_epochs=1, max_epochs=2, patience=1, steps_per_epoch=3, batch_size=16, schedule="short")

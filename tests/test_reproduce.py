@@ -14,17 +14,9 @@ import pytest
 
 from rsed.config import PAPER_TIMESTEPS, SHORT_TRAIN
 from rsed.errors import RsedError
-from rsed.reproduce import (
-    Experiment,
-    _reuse_or_prepare,
-    ensemble_predictions,
-    experiment_for,
-    model_folder,
-    open_run,
-    paper_rows,
-    row_config,
-    run_identity,
-)
+from rsed.run.folder import _reuse_or_prepare, model_folder, open_run, row_config, run_identity
+from rsed.run.predictions import ensemble_predictions
+from rsed.run.rows import Experiment, experiment_for, paper_rows
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from rsed.records import read_row_records
-from rsed.reproduce import write_results
+from rsed.run.results import write_results
 from rsed.evaluation.tables import build_table2, build_table3, build_table4, ensemble_text
 
 CONFIG = {"training": {"learning_rate": 0.001, "decay": 0.01, "min_epochs": 8, "patience": 15, "seed": 1234}, "baseline": {"training": {"seed": 0}}}

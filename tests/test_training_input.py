@@ -15,7 +15,8 @@ from rsed.config import FeatureConfig, ModelConfig, TrainConfig
 from rsed.training.distribute import STRATEGIES, check_strategy, make_strategy, precision_policy, training_replica
 from rsed.errors import CacheError
 from rsed.features import compute_stats, read_cache, to_steps
-from rsed.reproduce import _sequences, experiments_from_args
+from rsed.cli import experiments_from_args
+from rsed.run.members import _sequences
 from rsed.training.streaming import CachedSteps, CacheWindowSampler
 from rsed.features.synthetic_cache import write_synthetic_cache
 from rsed.training.fit import CORRECTED_LOSS, build_model, corrected_crossentropy, sampling_logit_shift, shift_output_logit, train_detector, window_dataset

@@ -8,7 +8,7 @@
   each cell ``ours (ours - paper)``.
 
 ``build_table*`` turn row records (``results/rows/*.json``, written by
-:mod:`rsed.reproduce`) into plain structures; ``render_table*`` and ``table*_csv`` print them.
+:mod:`rsed.run.results`) into plain structures; ``render_table*`` and ``table*_csv`` print them.
 """
 
 from __future__ import annotations

@@ -1,0 +1,105 @@
+"""The members of a class's ensemble: each detector trained, or reused when its key is unchanged."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .folder import _finish, _log, _reuse_or_prepare, _stored_key, model_folder, model_key
+from .rows import Experiment
+
+
+
+def _sequences(cache: Path, spec_mean, spec_std, frames_per_step: int):
+    from ..features.cache import read_cache
+    from ..features.steps import to_steps
+    from ..features.windows import StepSequence
+
+    seqs = []
+    mean, std = np.asarray(spec_mean, np.float32), np.asarray(spec_std, np.float32)
+    for clip in read_cache(cache):
+        steps, labels = to_steps((clip.logmel - mean) / std, clip.labels, frames_per_step)
+        seqs.append(StepSequence(clip.filename, steps.astype(np.float32), labels))
+    return seqs
+
+
+def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str, tau: int, caches: dict, *, overwrite: bool = False) -> Path:
+    """Train one detector unless a complete one with the same key exists; return its folder."""
+    from ..models.detector import DetectorSpec, is_complete, save_detector
+    from ..features.stats import compute_stats
+    from ..training.streaming import CachedSteps
+    from ..models.builders import describe
+    from ..training.fit import build_model, train_detector
+
+    model_config = dataclasses.replace(experiment.model, timesteps=tau)
+    folder = model_folder(out, experiment.architecture, class_name, tau)
+    train_cache = caches[experiment.train_subset, class_name]
+    val_cache = caches[experiment.validation_subset, class_name]
+    key = model_key([experiment.architecture, model_config, experiment.training, experiment.features], [train_cache, val_cache])
+    if _reuse_or_prepare(folder, key, is_complete(folder), overwrite=overwrite):
+        _log(f"{folder.name}: trained already, reusing")
+        return folder
+    mean, std = compute_stats([train_cache])
+    train = CachedSteps(train_cache, mean, std, experiment.features.frames_per_step)  # windows read from disk while training
+    val = _sequences(val_cache, mean, std, experiment.features.frames_per_step)
+    _log(f"{folder.name}: training ({experiment.training.schedule} schedule, {len(train)} training clips, {len(val)} validation clips)")
+    model = build_model(experiment.architecture, model_config, experiment.features.frames_per_step, experiment.features.n_mels, seed=experiment.training.seed)
+    started = time.time()
+    history = train_detector(model, train, val, experiment.training, folder, resume_key=key)
+    spec = DetectorSpec(class_name, experiment.architecture, model_config, experiment.features, experiment.training, tuple(mean), tuple(std), history.logit_shift)
+    save_detector(folder, model, spec)
+    _finish(folder, key, time.time() - started, describe(model))
+    _log(f"{folder.name}: trained in {time.time() - started:.0f} s")
+    return folder
+
+
+def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool = False) -> Path:
+    """Train the challenge baseline (FNN) of one class unless a complete one with the same key exists."""
+    from ..models.baseline_detector import BaselineSpec, is_complete_baseline, save_baseline
+    from ..training.baseline import train_baseline
+    from ..features.cache import read_cache
+    from ..features.stats import compute_stats
+    from ..models.builders import build_fnn, describe
+
+    e = experiment
+    folder = model_folder(out, "fnn", class_name)
+    train_cache = caches["baseline", e.train_subset, class_name]
+    val_cache = caches["baseline", e.validation_subset, class_name]
+    key = model_key(["fnn", e.baseline_model, e.baseline_training, e.baseline_features], [train_cache, val_cache])
+    if _reuse_or_prepare(folder, key, is_complete_baseline(folder), overwrite=overwrite):
+        _log(f"{folder.name}: trained already, reusing")
+        return folder
+    mean, std = compute_stats([train_cache])
+    spec = BaselineSpec(class_name, e.baseline_features, e.baseline_model, e.baseline_training, tuple(map(float, mean)), tuple(map(float, std)))
+    train = [(spec.normalise(c.logmel), c.labels) for c in read_cache(train_cache)]
+    val = [(spec.normalise(c.logmel), c.labels) for c in read_cache(val_cache)]
+    _log(f"{folder.name}: training ({e.baseline_training.schedule} schedule, {sum(len(y) for _, y in train)} training frames)")
+    import keras
+
+    keras.utils.set_random_seed(e.baseline_training.seed)  # the initial weights and dropout states: the same model run after run
+    model = build_fnn(input_dim=e.baseline_features.input_dim, hidden_units=tuple(e.baseline_model.hidden_units), dropout=e.baseline_model.dropout)
+    started = time.time()
+    train_baseline(model, train, val, e.baseline_features.context, e.baseline_training, folder, resume_key=key)
+    save_baseline(folder, model, spec)
+    _finish(folder, key, time.time() - started, describe(model))
+    _log(f"{folder.name}: trained in {time.time() - started:.0f} s")
+    return folder
+
+
+
+def _train_members(root: Path, out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool) -> tuple[dict[str, Path], dict[str, bool]]:
+    """Train or reuse the models of one class's ensemble: ``({tag: folder}, {tag: reused})``."""
+    folders, reused = {}, {}
+    for tag in experiment.members(class_name):
+        if experiment.architecture == "fnn":
+            key_before = _stored_key(model_folder(out, "fnn", class_name))
+            folders[tag] = train_or_load_baseline(out, experiment, class_name, caches, overwrite=overwrite)
+        else:
+            tau = int(tag[1:])
+            key_before = _stored_key(model_folder(out, experiment.architecture, class_name, tau))
+            folders[tag] = train_or_load(root, out, experiment, class_name, tau, caches, overwrite=overwrite)
+        reused[tag] = key_before is not None and key_before == _stored_key(folders[tag])
+    return folders, reused

@@ -1,0 +1,156 @@
+"""The rows of the paper's Tables 2-4: :class:`Experiment` (one row), the schedules, and every row by name.
+
+A row's configuration is read here and nowhere else: :func:`rows_for` gives every row of a
+schedule, :func:`experiment_for` the default one; ``rsed reproduce --rows`` and the scripts in
+``experiments/`` name rows of this list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..config import (
+    PAPER_TIMESTEPS,
+    BaselineFeatureConfig,
+    BaselineModelConfig,
+    BaselinePostprocessConfig,
+    BaselineTrainConfig,
+    FeatureConfig,
+    ModelConfig,
+    PostprocessConfig,
+    ScoringConfig,
+    TrainConfig,
+    paper_postprocess,
+)
+from ..evaluation.scoring import ClassScore, class_average
+
+ARCHITECTURES = ("crnn", "cnn", "fnn")
+
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One row of the paper's Tables 2-4: an architecture, its timestep ensemble per class, its schedule.
+
+    ``name`` labels the row in the tables; ``row`` names it on disk and on the command line
+    (default: ``name`` in lower case); ``table`` is the paper table it belongs to ("2", "3"
+    or "4"); ``classes`` restricts a per-class row (Tables 2 and 3) to its class, empty means
+    every class of the data. The ``baseline_*`` settings are the FNN row's (NOTES section 5).
+    """
+
+    name: str = "CRNN"
+    architecture: str = "crnn"
+    timesteps: tuple[tuple[str, tuple[int, ...]], ...] = (("babycry", (5, 9, 50)), ("glassbreak", (3,)), ("gunshot", (3, 5)))
+    default_timesteps: tuple[int, ...] = (5,)
+    model: ModelConfig = ModelConfig()
+    training: TrainConfig = TrainConfig()
+    features: FeatureConfig = FeatureConfig()
+    scoring: ScoringConfig = ScoringConfig()
+    train_subset: str = "train"
+    validation_subset: str = "devtrain"
+    dev_subset: str = "devtest"
+    test_subset: str = "evaltest"
+    row: str = ""
+    table: str = "4"
+    classes: tuple[str, ...] = ()
+    baseline_features: BaselineFeatureConfig = BaselineFeatureConfig()
+    baseline_model: BaselineModelConfig = BaselineModelConfig()
+    baseline_training: BaselineTrainConfig = BaselineTrainConfig()
+    baseline_postprocess: BaselinePostprocessConfig = BaselinePostprocessConfig()
+    #: Onset look-backs (s) tried per class on the validation subset (rsed/lookback.py); empty:
+    #: ``PostprocessConfig.lookback_seconds`` for every class.
+    lookback_grid: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+
+    def __post_init__(self):
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}")
+
+    @property
+    def row_id(self) -> str:
+        return self.row or self.name.lower()
+
+    def timesteps_for(self, class_name: str) -> tuple[int, ...]:
+        """The ensemble of a class (Table 2), or ``default_timesteps`` for a class the paper lacks."""
+        return dict(self.timesteps).get(class_name, self.default_timesteps)
+
+    def members(self, class_name: str) -> tuple[str, ...]:
+        """Tags of the models averaged for a class: ``('t5', 't9', 't50')``, or ``('fnn',)``."""
+        if self.architecture == "fnn":
+            return ("fnn",)
+        return tuple(f"t{t}" for t in self.timesteps_for(class_name))
+
+    def postprocess_for(self, class_name: str) -> PostprocessConfig:
+        return paper_postprocess(class_name)
+
+
+@dataclass
+class RunResult:
+    """Scores of one finished row: ``scores[subset][class]``, the run folder, or why the row was skipped."""
+
+    out: Path
+    classes: list[str]
+    scores: dict[str, dict[str, ClassScore]] = field(default_factory=dict)
+    row: str = ""
+    skipped: str | None = None
+
+    def averages(self, subset: str) -> tuple[float, float]:
+        return class_average(list(self.scores[subset].values()))
+
+
+
+#: One detector per class for the short demo schedule (the full Table 2 ensembles need the paper schedule).
+SHORT_TIMESTEPS = (("babycry", (5,)), ("glassbreak", (3,)), ("gunshot", (5,)))
+
+SCHEDULES = ("short", "paper")
+
+
+def base_experiment(schedule: str) -> Experiment:
+    """The shared settings of every row under ``schedule``: 'paper' (full training) or 'short' (demo data)."""
+    from ..config import SHORT_BASELINE_TRAIN, SHORT_TRAIN
+
+    if schedule == "paper":
+        return Experiment()
+    if schedule == "short":
+        return Experiment(training=SHORT_TRAIN, baseline_training=SHORT_BASELINE_TRAIN)
+    raise ValueError(f"unknown schedule {schedule!r}; choose 'short' or 'paper'")
+
+
+def paper_rows(schedule: str) -> dict[str, Experiment]:
+    """Every row of Tables 3, 2 and 4 in the order ``make reproduce`` runs them.
+
+    Table 3: one CRNN per class and tau (``crnn_<class>_t<tau>``); Table 2: each class's
+    timestep ensemble (``ensemble_<class>``); Table 4: the CRNN, CNN and FNN rows over every
+    class of the data.
+    """
+    base = base_experiment(schedule)
+    rows: dict[str, Experiment] = {}
+    for c, taus in PAPER_TIMESTEPS.items():
+        for t in taus:
+            row = f"crnn_{c}_t{t}"
+            rows[row] = dataclasses.replace(base, name=f"CRNN {c} t{t}", row=row, table="3", classes=(c,), timesteps=((c, (t,)),))
+    for c, taus in PAPER_TIMESTEPS.items():
+        row = f"ensemble_{c}"
+        rows[row] = dataclasses.replace(base, name=f"CRNN {c} ensemble", row=row, table="2", classes=(c,), timesteps=((c, tuple(taus)),))
+    rows["crnn"] = dataclasses.replace(base, name="CRNN", row="crnn")
+    rows["cnn"] = dataclasses.replace(base, name="CNN", row="cnn", architecture="cnn")
+    rows["fnn"] = dataclasses.replace(base, name="FNN", row="fnn", architecture="fnn")
+    return rows
+
+
+def rows_for(schedule: str) -> dict[str, Experiment]:
+    """:func:`paper_rows` plus ``crnn_demo`` (the demo's CRNN: one timestep model per class)."""
+    return {**paper_rows(schedule), "crnn_demo": dataclasses.replace(base_experiment(schedule), row="crnn_demo", timesteps=SHORT_TIMESTEPS)}
+
+
+def experiment_for(schedule: str) -> Experiment:
+    """The default row of ``schedule``: 'paper' -> the CRNN row (Table 2 ensembles), 'short' -> ``crnn_demo``."""
+    return rows_for(schedule)["crnn" if schedule == "paper" else "crnn_demo"]
+
+
+
+def with_training_options(experiment: Experiment, *, strategy: str = "default", mixed_precision: bool = False) -> Experiment:
+    """``experiment`` with the distribution strategy and precision of the command line (docs/training.md)."""
+    training = dataclasses.replace(experiment.training, strategy=strategy, mixed_precision=mixed_precision)
+    return dataclasses.replace(experiment, training=training)
