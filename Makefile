@@ -50,7 +50,11 @@ reproduce: $(STAMP) $(if $(filter $(DEMO)/mini,$(ROOT)),demo-data)
 	done
 	@echo "Tables 2, 3 and 4 (Markdown and CSV) and run_record.json: $(RUN)/results/"
 
+# The import contracts (.importlinter: stages in the order of the data flow, docs/architecture.md),
+# ruff (ruff.toml: lint and import order), then the tests.
 test: $(STAMP)
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check rsed tests benchmarks experiments
 	$(PY) -m pytest -q tests
 
 # Speed benchmarks (docs/benchmarks.md): each prints one line "NAME: ratio=X (target Y)".
@@ -58,4 +62,4 @@ bench: $(STAMP)
 	@for script in benchmarks/bench_*.py; do echo "== $$script"; PYTHONPATH=$(CURDIR) $(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(DEMO) .pytest_cache
+	rm -rf $(DEMO) .pytest_cache .import_linter_cache .ruff_cache

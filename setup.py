@@ -34,7 +34,7 @@ setup(
         "matplotlib>=3.7,<3.12",
     ],
     extras_require={
-        "test": ["pytest>=8", "hypothesis>=6.100", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29"],
+        "test": ["pytest>=8", "hypothesis>=6.100", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29", "import-linter>=2.17,<3", "ruff>=0.17,<0.18"],
     },
     entry_points={"console_scripts": ["rsed=rsed.cli:main"]},
 )

@@ -107,9 +107,9 @@ def _first_steps(cache: Path, n: int, mean=None, std=None):
 def _child_speed(args) -> dict:
     """Train one model alternately from the file and from memory; steps/s of each."""
     from rsed.config import ModelConfig, TrainConfig
-    from rsed.training.streaming import CachedSteps, CacheWindowSampler
-    from rsed.training.fit import build_model, compile_detector, window_dataset
     from rsed.features.windows import WindowSampler
+    from rsed.training.fit import build_model, compile_detector, window_dataset
+    from rsed.training.streaming import CachedSteps, CacheWindowSampler
 
     cache = Path(args.cache)
     config = TrainConfig(batch_size=BATCH)
@@ -147,8 +147,8 @@ def _child_memory(args) -> dict:
     """rsed reproduce's streaming training in this process: peak memory and steps/s."""
     from rsed.config import ModelConfig, TrainConfig
     from rsed.features import compute_stats
-    from rsed.training.streaming import CachedSteps
     from rsed.training.fit import build_model, train_detector
+    from rsed.training.streaming import CachedSteps
 
     cache = Path(args.cache)
     started = time.perf_counter()
@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> dict:
         started = time.perf_counter()
         cache = write_synthetic_cache(work / "train.h5", [CLIP_FRAMES] * args.clips, seed=0, progress=sys.stderr.isatty())
         size_gb = cache.stat().st_size / 1e9
-        print(f"# feature file: {args.clips} clips, {args.clips * 30 / 3600:.1f} h, {args.clips * CLIP_FRAMES / 1e6:.2f} M frames, {size_gb:.2f} GB, written in {time.perf_counter() - started:.0f} s", flush=True)
+        written = time.perf_counter() - started
+        print(f"# feature file: {args.clips} clips, {args.clips * 30 / 3600:.1f} h, {args.clips * CLIP_FRAMES / 1e6:.2f} M frames, {size_gb:.2f} GB, written in {written:.0f} s", flush=True)
         print(f"# load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
         speed = _run_child("speed", cache, args)
         for side in ("stream", "memory"):

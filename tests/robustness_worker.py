@@ -58,8 +58,8 @@ def _slow_down(module, name: str, seconds: float) -> None:
 
 def reproduce(root: str, out: str, delay: float = 0.0) -> None:
     from rsed.features import windows
-    from rsed.training import streaming
     from rsed.run.pipeline import run
+    from rsed.training import streaming
 
     if delay:  # training batches come from memory or, in reproduce, streamed from the cache
         _slow_down(windows.WindowSampler, "batch", delay)

@@ -9,12 +9,12 @@ import pandas as pd
 import pytest
 
 from fixtures_run import CLASSES, CLIP_SECONDS, tiny_run  # tests/ is on sys.path (pytest's rootdir-relative import)
-from rsed.evaluation import analysis
 from rsed.config import FeatureConfig, ScoringConfig
 from rsed.data.layout import MixtureEvent, mixture_set, read_recipes
 from rsed.errors import DataError
-from rsed.evaluation.scoring import score_class
+from rsed.evaluation import analysis
 from rsed.evaluation.plots import figure_pixels
+from rsed.evaluation.scoring import score_class
 
 CLASS = CLASSES[0]
 

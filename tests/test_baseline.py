@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 
+from rsed.config import BaselineFeatureConfig, BaselinePostprocessConfig
 from rsed.features.baseline import baseline_logmel, stack_context
 from rsed.inference.baseline import baseline_events, median_kernel
 from rsed.training.baseline import FrameBatches
-from rsed.config import BaselineFeatureConfig, BaselinePostprocessConfig
 
 CFG = BaselineFeatureConfig()
 
@@ -50,14 +50,14 @@ def test_stack_context_is_centred_and_edge_padded():
 def test_frame_batches_visit_every_frame_once_with_its_context():
     rng = np.random.default_rng(0)
     clips = [(rng.standard_normal((n, 3)).astype(np.float32), (np.arange(n) % 2).astype(np.uint8)) for n in (7, 4, 9)]
-    expected = {tuple(row): int(y) for frames, labels in clips for row, y in zip(stack_context(frames, 5), labels)}
+    expected = {tuple(row): int(y) for frames, labels in clips for row, y in zip(stack_context(frames, 5), labels, strict=True)}
     batches = FrameBatches(clips, 5, batch_size=6, shuffle=True, seed=3)
     assert len(batches) == 4  # 20 frames in batches of 6
     seen = []
     for i in range(len(batches)):
         x, y = batches[i]
         assert x.shape[1] == 15 and y.shape == (x.shape[0], 1)
-        for row, label in zip(x, y[:, 0]):
+        for row, label in zip(x, y[:, 0], strict=True):
             assert expected[tuple(row)] == label  # a frame's context never crosses into another clip
             seen.append(tuple(row))
     assert sorted(seen) == sorted(expected)

@@ -22,6 +22,7 @@ import pytest
 import soundfile as sf
 import yaml
 
+import fixtures_dcase as fx  # tests/ is on sys.path (pytest's rootdir-relative import)
 from rsed import cli
 from rsed.config import FeatureConfig, MixtureConfig
 from rsed.data import archives
@@ -29,8 +30,6 @@ from rsed.data import dcase2017 as dc
 from rsed.data.dcase2017 import disk, pipeline, synthesize
 from rsed.data.layout import MIXTURE_DIR, SOURCE_DIR, find_mixture_sets, read_event_list
 from rsed.errors import AudioError, DataError
-
-import fixtures_dcase as fx  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 LENGTH = float(fx.MIX_SECONDS)
 SMALL = (

@@ -17,12 +17,12 @@ import pytest
 import soundfile as sf
 
 from fixtures_run import CLASSES, tiny_run  # tests/ is on sys.path (pytest's rootdir-relative import)
-from rsed.evaluation import analysis
 from rsed.cli import main as cli_main
 from rsed.config import FeatureConfig
-from rsed.inference.detect import DetectionRow, choose_ensembles, dcase_lines, file_probabilities, load_detectors
 from rsed.errors import CacheError
+from rsed.evaluation import analysis
 from rsed.evaluation.plots import figure_pixels
+from rsed.inference.detect import DetectionRow, choose_ensembles, dcase_lines, file_probabilities, load_detectors
 
 CLASS = CLASSES[0]
 SR = FeatureConfig().sample_rate
@@ -313,8 +313,8 @@ def test_dcase_lines_print_an_event_free_file_once():
 
 
 def test_recorded_ensembles_prefer_the_table4_row(tmp_path):
-    from rsed.inference.detect import recorded_ensembles
     from rsed.fileio import write_json
+    from rsed.inference.detect import recorded_ensembles
 
     rows = tmp_path / "results" / "rows"
     (tmp_path / "models").mkdir()
@@ -342,8 +342,8 @@ def test_recorded_ensembles_prefer_the_table4_row(tmp_path):
 
 def test_recorded_lookback_belongs_to_the_recorded_ensemble(tmp_path):
     """The look-back a row chose applies to that row's ensemble only; other rows' choices do not leak."""
-    from rsed.inference.detect import recorded_lookback
     from rsed.fileio import write_json
+    from rsed.inference.detect import recorded_lookback
 
     rows, models = tmp_path / "results" / "rows", tmp_path / "models"
     models.mkdir()

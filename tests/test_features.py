@@ -12,11 +12,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from rsed.features import cache as feature_cache  # build_cache looks extract_file and _extract_all up here
 from rsed.config import FeatureConfig
 from rsed.data.layout import MixtureSet
 from rsed.errors import AudioError, CacheError
-from rsed.parallel import available_cores
 from rsed.features import (
     CACHE_FORMAT_VERSION,
     build_cache,
@@ -33,6 +31,8 @@ from rsed.features import (
     save_stats,
     to_steps,
 )
+from rsed.features import cache as feature_cache  # build_cache looks extract_file and _extract_all up here
+from rsed.parallel import available_cores
 
 SR = 44100
 CONFIG = FeatureConfig()
@@ -287,7 +287,7 @@ def test_bad_cache_raises_cache_error_and_is_rebuilt(mixtures, tmp_path, corrupt
     with pytest.raises(CacheError):
         read_cache(path)
     build_cache(mixtures, CONFIG, cache_dir, workers=1, progress=False)
-    for clip, expected in zip(read_cache(path, CONFIG), good):
+    for clip, expected in zip(read_cache(path, CONFIG), good, strict=True):
         np.testing.assert_array_equal(clip.logmel, expected)
 
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from rsed.config import FeatureConfig, ModelConfig, TrainConfig
-from rsed.models.detector import DetectorSpec, load_detector, save_detector
 from rsed.inference.fast import SlidingEnsemble, sliding_ensemble
-from rsed.inference.sliding import clip_probabilities, predict_steps
-from rsed.models.layers import StepDistributed
-from rsed.models import build_cnn, build_crnn
 from rsed.inference.postprocessing import ensemble_average
+from rsed.inference.sliding import clip_probabilities, predict_steps
+from rsed.models import build_cnn, build_crnn
+from rsed.models.detector import DetectorSpec, load_detector, save_detector
+from rsed.models.layers import StepDistributed
 
 TOLERANCE = 1e-5
 F, M = 4, 16

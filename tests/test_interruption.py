@@ -102,7 +102,7 @@ def test_reproduce_killed_mid_training_finishes_with_the_same_tables(data_root, 
     from rsed.models.detector import load_detector
 
     ours, theirs = (load_detector(r / detector.relative_to(out))[0] for r in (out, reference))
-    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+    for a, b in zip(ours.get_weights(), theirs.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     keras.backend.clear_session()
 
@@ -171,9 +171,9 @@ def test_training_crashed_between_snapshot_and_commit_ends_as_an_uninterrupted_r
 
 def _train_tiny_fnn(out: Path, **train):
     """A tiny FNN baseline on frames whose event frames are louder; final weights in ``out/final.npz``."""
-    from rsed.training.baseline import train_baseline
     from rsed.config import BaselineTrainConfig
     from rsed.models import build_fnn
+    from rsed.training.baseline import train_baseline
 
     def clips(n, seed):
         rng = np.random.default_rng(seed)
@@ -225,8 +225,8 @@ def test_training_state_of_another_configuration_or_version_is_ignored(tmp_path)
     import dataclasses
 
     from rsed.config import ModelConfig
-    from rsed.training.resume import ResumableTraining, save_variables, variables_key
     from rsed.training.fit import build_model
+    from rsed.training.resume import ResumableTraining, save_variables, variables_key
 
     model = build_model("cnn", dataclasses.replace(ModelConfig(**worker.TINY_MODEL), timesteps=3), 8, 128, seed=1)
     backup = tmp_path / "backup"

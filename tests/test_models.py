@@ -100,7 +100,7 @@ def test_fused_batch_normalization_matches_keras(shape, tmp_path):
         outs = [layer(x, training=True) for layer in (plain, fused)]
         losses = [tf.reduce_sum(y**3) for y in outs]
     np.testing.assert_allclose(outs[1], outs[0], atol=1e-5)
-    for a, b in zip(tape.gradient(losses[0], [x, plain.gamma, plain.beta]), tape.gradient(losses[1], [x, fused.gamma, fused.beta])):
+    for a, b in zip(tape.gradient(losses[0], [x, plain.gamma, plain.beta]), tape.gradient(losses[1], [x, fused.gamma, fused.beta]), strict=True):
         np.testing.assert_allclose(b, a, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(fused.moving_mean, plain.moving_mean, atol=1e-6)
     np.testing.assert_allclose(fused.moving_variance, plain.moving_variance, rtol=1e-6)

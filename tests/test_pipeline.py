@@ -17,16 +17,15 @@ import numpy as np
 import pytest
 
 from rsed.cli import main as cli_main
-from rsed.config import BaselineTrainConfig, FeatureConfig, MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig
+from rsed.config import BaselineTrainConfig, FeatureConfig, MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig, paper_postprocess
 from rsed.data.layout import read_event_list
 from rsed.data.mini import generate_mini
 from rsed.data.mixing import synthesize
-from rsed.models.detector import load_detector
 from rsed.errors import RsedError
 from rsed.evaluation.analysis import open_run
-from rsed.config import paper_postprocess
 from rsed.evaluation.lookback import LookbackTrial, best_lookback
 from rsed.inference.postprocessing import detect_all
+from rsed.models.detector import load_detector
 from rsed.run.pipeline import run, run_rows
 from rsed.run.rows import Experiment
 
@@ -219,7 +218,10 @@ def test_rerunning_every_row_retrains_nothing(all_rows_run, other_rows, experime
     before = {p: p.stat().st_mtime_ns for p in models}
     again = run_rows(data_root, out, [experiment, *other_rows], workers=1)
     assert {p: p.stat().st_mtime_ns for p in models} == before
-    counts = lambda rs: [{sub: {c: (x.error_rate, x.deletions, x.insertions) for c, x in d.items()} for sub, d in r.scores.items()} for r in rs]
+
+    def counts(rs):
+        return [{sub: {c: (x.error_rate, x.deletions, x.insertions) for c, x in d.items()} for sub, d in r.scores.items()} for r in rs]
+
     assert counts(again[1:]) == counts(results)  # the same predictions, so the same scores
     records = [json.loads(p.read_text()) for p in (out / "results" / "rows").glob("*.json")]
     assert all(m["reused"] for r in records for c in r["per_class"].values() for m in c["members"].values())

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from rsed.evaluation.tables import build_table2, build_table3, build_table4, ensemble_text
 from rsed.records import read_row_records
 from rsed.run.results import write_results
-from rsed.evaluation.tables import build_table2, build_table3, build_table4, ensemble_text
 
 CONFIG = {"training": {"learning_rate": 0.001, "decay": 0.01, "min_epochs": 8, "patience": 15, "seed": 1234}, "baseline": {"training": {"seed": 0}}}
 CRNN_STRUCTURE = {"n_conv": 2, "n_recurrent": 2, "n_dense": 2, "params": 1270049}

@@ -10,18 +10,17 @@ import keras
 import numpy as np
 import pytest
 
-from rsed.cli import build_parser
+from rsed.cli import build_parser, experiments_from_args
 from rsed.config import FeatureConfig, ModelConfig, TrainConfig
-from rsed.training.distribute import STRATEGIES, check_strategy, make_strategy, precision_policy, training_replica
 from rsed.errors import CacheError
 from rsed.features import compute_stats, read_cache, to_steps
-from rsed.cli import experiments_from_args
-from rsed.run.members import _sequences
-from rsed.training.streaming import CachedSteps, CacheWindowSampler
 from rsed.features.synthetic_cache import write_synthetic_cache
+from rsed.features.windows import WindowSampler, tiled_windows
+from rsed.run.members import _sequences
+from rsed.training.distribute import STRATEGIES, check_strategy, make_strategy, precision_policy, training_replica
 from rsed.training.fit import CORRECTED_LOSS, build_model, corrected_crossentropy, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
 from rsed.training.plots import plot_training_curves, read_train_log
-from rsed.features.windows import WindowSampler, tiled_windows
+from rsed.training.streaming import CachedSteps, CacheWindowSampler
 
 #: Fixed geometry (not the defaults) so the clip lengths below mean the same steps whatever the default hop.
 FEATURES = FeatureConfig(n_mels=16, hop_length=512, frames_per_step=8)
@@ -78,7 +77,7 @@ def test_streamed_windows_are_normalised_frames_of_one_clip(cache):
         for index in range(25):
             picked, starts = stream.index.picks(16, 0, index)
             x, y = stream.batch(16, 0, index)
-            for k, (clip, start) in enumerate(zip(picked, starts)):
+            for k, (clip, start) in enumerate(zip(picked, starts, strict=True)):
                 n_steps = len(clips[clip].labels) // FPS
                 assert 0 <= start and start + tau <= n_steps, "a window crosses the end of its clip"
                 raw = clips[clip].logmel[start * FPS : (start + tau) * FPS]
@@ -154,7 +153,7 @@ def test_training_from_the_cache_resumes_with_the_batches_of_its_epoch(cache, tm
     assert len(history.history["loss"]) == 2 and all(math.isfinite(v) for v in history.history["loss"])
     log = read_train_log(tmp_path / "train_log.csv")
     assert log["epoch"] == [0.0, 1.0, 2.0]
-    assert any(not np.array_equal(a, b) for a, b in zip(initial, model.get_weights()))
+    assert any(not np.array_equal(a, b) for a, b in zip(initial, model.get_weights(), strict=True))
     assert (tmp_path / "best.weights.h5").is_file()
     assert (tmp_path / "training_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     tensorboard = tmp_path / "tensorboard"
@@ -175,7 +174,7 @@ def test_event_step_rates_of_the_data_and_of_the_batches(cache, tau):
     windows = [labels[c][w : w + tau] for c in index.clips for w in range(len(labels[c]) - tau + 1)]
     assert index.natural_rate == pytest.approx(np.mean([w.mean() for w in windows]), rel=1e-9)
     # sampled: what the batches hold on average
-    drawn = [labels[c][w : w + tau].mean() for i in range(400) for c, w in zip(*index.picks(32, 0, i))]
+    drawn = [labels[c][w : w + tau].mean() for i in range(400) for c, w in zip(*index.picks(32, 0, i), strict=True)]
     assert index.sampled_rate(32) == pytest.approx(np.mean(drawn), abs=0.01)
     assert index.sampled_rate(32) > 2 * index.natural_rate
     plain = WindowSampler(memory.sequences, tau, positive_fraction=0.0).index
@@ -269,7 +268,7 @@ def test_mixed_precision_replica_computes_in_float16_with_a_float32_output():
     y = replica.predict_on_batch(x)
     assert y.dtype == np.float32
     np.testing.assert_allclose(y, model.predict_on_batch(x), atol=5e-3)
-    for a, b in zip(model.get_weights(), replica.get_weights()):
+    for a, b in zip(model.get_weights(), replica.get_weights(), strict=True):
         assert a.dtype == b.dtype == np.float32 and np.array_equal(a, b)
 
 

@@ -77,7 +77,7 @@ def detection_figure(panels: list[Panel], step_seconds: float, logmel: np.ndarra
     heights = [PANEL_INCHES] * len(panels) + [SPECTROGRAM_INCHES]
     axes = fig.subplots(len(panels) + 1, 1, sharex=True, gridspec_kw={"height_ratios": heights})
     duration = max(logmel.shape[0] * frame_seconds, max(len(p.probs) for p in panels) * step_seconds)
-    for ax, panel in zip(axes, panels):
+    for ax, panel in zip(axes, panels, strict=False):
         probs = np.asarray(panel.probs, dtype=np.float64)
         if probs.ndim != 1 or probs.size == 0:
             raise ValueError(f"{panel.label}: probabilities must be a non-empty 1-D sequence, got shape {probs.shape}")

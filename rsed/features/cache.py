@@ -240,7 +240,7 @@ def build_cache(
     with contextlib.closing(features), atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as handle:
             clips = handle.create_group("clips")
-            for event, group_name, mel in _progress(zip(events, groups, features), len(events), desc, progress):
+            for event, group_name, mel in _progress(zip(events, groups, features, strict=True), len(events), desc, progress):
                 group = clips.create_group(group_name)
                 group.create_dataset("logmel", data=mel, track_times=False)
                 labels = frame_labels(mel.shape[0], event.onset, event.offset, config)

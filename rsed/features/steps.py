@@ -7,7 +7,6 @@ import numpy as np
 from ..config import FeatureConfig
 
 
-
 def frame_times(n_frames: int, config: FeatureConfig) -> np.ndarray:
     """Centre time in seconds of each frame, ``index * hop / sr`` (librosa, centre=True) [n_frames]."""
     return np.arange(n_frames) * config.hop_length / config.sample_rate

@@ -129,8 +129,8 @@ class WindowSampler:
     def batch(self, batch_size: int, epoch: int, index: int) -> tuple[np.ndarray, np.ndarray]:
         """One batch: ``x [B, tau, F, M, 1]`` float32 and ``y [B, tau, 1]`` float32."""
         clips, starts = self.index.picks(batch_size, epoch, index)
-        x = np.stack([self.sequences[i].steps[s : s + self.tau] for i, s in zip(clips, starts)])
-        y = np.stack([self.sequences[i].labels[s : s + self.tau] for i, s in zip(clips, starts)])
+        x = np.stack([self.sequences[i].steps[s : s + self.tau] for i, s in zip(clips, starts, strict=True)])
+        y = np.stack([self.sequences[i].labels[s : s + self.tau] for i, s in zip(clips, starts, strict=True)])
         return x[..., None].astype(np.float32, copy=False), y[..., None].astype(np.float32)
 
     def close(self) -> None:

@@ -59,7 +59,7 @@ class Ensemble:
     @property
     def members(self) -> list[tuple]:
         """``[(keras model, spec), ...]`` as :func:`rsed.inference.sliding.clip_probabilities` takes them."""
-        return list(zip(self.models, self.specs))
+        return list(zip(self.models, self.specs, strict=True))
 
     def describe(self) -> str:
         taus = "+".join(f"t{t}" for t in self.timesteps)

@@ -276,7 +276,7 @@ class SlidingEnsemble:
         following = [rec.layer for rec in self.recurrences] + [None]
         # segment i: the per-step layers after recurrence i (before the first one for i = 0),
         # projected by the next LSTM's input kernel
-        self._segments = [_segment(g, shape, nxt) for g, shape, nxt in zip(groups, step_shapes, following)]
+        self._segments = [_segment(g, shape, nxt) for g, shape, nxt in zip(groups, step_shapes, following, strict=True)]
 
     def window_probabilities(self, steps: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """Predictions of every hop-one window: ``steps [S, F, M] -> [max(S - tau + 1, 1), tau]``.

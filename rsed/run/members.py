@@ -12,7 +12,6 @@ from .folder import _finish, _log, _reuse_or_prepare, _stored_key, model_folder,
 from .rows import Experiment
 
 
-
 def _sequences(cache: Path, spec_mean, spec_std, frames_per_step: int):
     from ..features.cache import read_cache
     from ..features.steps import to_steps
@@ -28,11 +27,11 @@ def _sequences(cache: Path, spec_mean, spec_std, frames_per_step: int):
 
 def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str, tau: int, caches: dict, *, overwrite: bool = False) -> Path:
     """Train one detector unless a complete one with the same key exists; return its folder."""
-    from ..models.detector import DetectorSpec, is_complete, save_detector
     from ..features.stats import compute_stats
-    from ..training.streaming import CachedSteps
     from ..models.builders import describe
+    from ..models.detector import DetectorSpec, is_complete, save_detector
     from ..training.fit import build_model, train_detector
+    from ..training.streaming import CachedSteps
 
     model_config = dataclasses.replace(experiment.model, timesteps=tau)
     folder = model_folder(out, experiment.architecture, class_name, tau)
@@ -58,11 +57,11 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
 
 def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool = False) -> Path:
     """Train the challenge baseline (FNN) of one class unless a complete one with the same key exists."""
-    from ..models.baseline_detector import BaselineSpec, is_complete_baseline, save_baseline
-    from ..training.baseline import train_baseline
     from ..features.cache import read_cache
     from ..features.stats import compute_stats
+    from ..models.baseline_detector import BaselineSpec, is_complete_baseline, save_baseline
     from ..models.builders import build_fnn, describe
+    from ..training.baseline import train_baseline
 
     e = experiment
     folder = model_folder(out, "fnn", class_name)

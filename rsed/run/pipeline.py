@@ -26,7 +26,6 @@ from .results import _write_row_record, write_results
 from .rows import Experiment, RunResult
 
 
-
 def resolve_classes(root: Path, experiment: Experiment, classes: list[str] | None) -> list[str]:
     """Classes present in the training, validation and dev subsets (optionally restricted)."""
     present = None
@@ -152,7 +151,9 @@ def _choose_postprocess(root: Path, out: Path, experiment: Experiment, class_nam
     return dataclasses.replace(base, lookback_seconds=chosen), record
 
 
-def _score_subset(root: Path, out: Path, experiment: Experiment, class_name: str, subset: str, folders: dict[str, Path], cache: Path, post: PostprocessConfig) -> tuple[ClassScore, dict[str, ClassScore]]:
+def _score_subset(
+    root: Path, out: Path, experiment: Experiment, class_name: str, subset: str, folders: dict[str, Path], cache: Path, post: PostprocessConfig
+) -> tuple[ClassScore, dict[str, ClassScore]]:
     """Predict (or reuse) each member on a subset, average them, decide with ``post``, write the event lists and score.
 
     Returns the ensemble's score and, for an ensemble of several models, each member's.

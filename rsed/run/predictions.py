@@ -11,7 +11,6 @@ from ..inference.postprocessing import ensemble_average
 from .rows import Experiment
 
 
-
 def _prediction_key(folders: list[Path], cache: Path) -> str:
     return config_hash([(f / "run_key.txt").read_text() for f in folders] + [cache.name, cache.stat().st_mtime_ns])
 
@@ -38,9 +37,9 @@ def predict_subset(folders: list[Path], cache: Path, out_file: Path) -> dict[str
     The file stores a key of the detectors and the cache it came from, so a stale file is
     recomputed and a current one is reused.
     """
-    from ..models.detector import load_detector
     from ..features.cache import read_cache
     from ..inference.sliding import clip_probabilities
+    from ..models.detector import load_detector
 
     key = _prediction_key(folders, cache)
     cached = _load_predictions(out_file, key)
@@ -54,9 +53,9 @@ def predict_subset(folders: list[Path], cache: Path, out_file: Path) -> dict[str
 
 def predict_baseline_subset(folder: Path, cache: Path, out_file: Path) -> dict[str, np.ndarray]:
     """Per-frame (20 ms) probabilities of the baseline on every clip of a baseline cache, saved like :func:`predict_subset`."""
+    from ..features.cache import read_cache
     from ..inference.baseline import frame_probabilities
     from ..models.baseline_detector import load_baseline
-    from ..features.cache import read_cache
 
     key = _prediction_key([folder], cache)
     cached = _load_predictions(out_file, key)

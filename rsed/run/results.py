@@ -14,7 +14,6 @@ from .folder import RUN_FILE, _now, row_config
 from .rows import Experiment, RunResult
 
 
-
 def _write_row_record(result: RunResult, experiment: Experiment, record: dict, seconds: float) -> None:
     test = experiment.test_subset if experiment.test_subset in result.scores else experiment.dev_subset
     record.update(
@@ -28,7 +27,7 @@ def _write_row_record(result: RunResult, experiment: Experiment, record: dict, s
             "classes": result.classes,
             "timesteps": {c: list(experiment.timesteps_for(c)) for c in result.classes} if experiment.architecture != "fnn" else {},
             "subsets": {"dev": experiment.dev_subset, "test": test},
-            "class_average": {sub: dict(zip(("error_rate", "f_measure"), result.averages(sub))) for sub in result.scores},
+            "class_average": {sub: dict(zip(("error_rate", "f_measure"), result.averages(sub), strict=True)) for sub in result.scores},
             "config_hash": config_hash(row_config(experiment)),
             "experiment": dataclasses.asdict(experiment),
             "seconds": round(seconds, 1),

@@ -21,13 +21,13 @@ from typing import Callable, Sequence
 import keras
 
 from ..config import ModelConfig, TrainConfig, config_hash
-from .distribute import check_strategy, make_strategy, precision_policy, training_replica
 from ..errors import RsedError
-from ..models.builders import build_cnn, build_crnn
-from .resume import ResumableTraining
-from .streaming import CacheWindowSampler, CachedSteps
-from .plots import plot_training_curves
 from ..features.windows import StepSequence, WindowSampler, tiled_windows
+from ..models.builders import build_cnn, build_crnn
+from .distribute import check_strategy, make_strategy, precision_policy, training_replica
+from .plots import plot_training_curves
+from .resume import ResumableTraining
+from .streaming import CachedSteps, CacheWindowSampler
 
 log = logging.getLogger(__name__)
 

@@ -49,7 +49,7 @@ def plot_training_curves(log_csv: str | Path, out_png: str | Path, *, title: str
     epochs = [int(e) + 1 for e in log["epoch"]]  # 1-based, as Keras prints them
     fig = Figure(figsize=(9, 3.6), layout="constrained")
     FigureCanvasAgg(fig)
-    for ax, metric, label in zip(fig.subplots(1, 2), ("loss", "auc"), ("binary cross-entropy", "ROC AUC (per step)")):
+    for ax, metric, label in zip(fig.subplots(1, 2), ("loss", "auc"), ("binary cross-entropy", "ROC AUC (per step)"), strict=True):
         for key, style, name in ((metric, "-", "training"), (f"val_{metric}", "--", "validation")):
             if key in log:
                 ax.plot(epochs, log[key], style, marker="o", markersize=3, label=name)
@@ -59,7 +59,7 @@ def plot_training_curves(log_csv: str | Path, out_png: str | Path, *, title: str
         ax.grid(True, alpha=0.3)
         ax.legend()
     val_loss = log.get("val_loss", [])
-    finite = [(v, e) for v, e in zip(val_loss, epochs) if math.isfinite(v)]
+    finite = [(v, e) for v, e in zip(val_loss, epochs, strict=False) if math.isfinite(v)]
     if finite:
         best_epoch = min(finite)[1]
         for ax in fig.axes:

@@ -90,7 +90,7 @@ def load_variables(path: Path, model: keras.Model, *, optimizer: bool = True) ->
             if name not in data.files or tuple(data[name].shape) != tuple(variable.shape):
                 raise ValueError(f"{path.name}: {name} is missing or has another shape")
             values.append(data[name])
-    for (_, variable), value in zip(targets, values):
+    for (_, variable), value in zip(targets, values, strict=True):
         variable.assign(value)
 
 

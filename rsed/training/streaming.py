@@ -101,7 +101,7 @@ class CacheWindowSampler:
         fps, tau = self.source.frames_per_step, self.tau
         x = np.empty((len(clips), tau * fps, self.n_mels), dtype=np.float32)
         y = np.empty((len(clips), tau), dtype=np.float32)
-        for k, (clip, start) in enumerate(zip(clips, starts)):
+        for k, (clip, start) in enumerate(zip(clips, starts, strict=True)):
             first = int(start) * fps
             x[k] = self._frames[clip][first : first + tau * fps]  # h5py's fast path for simple slices: ~60 us
             y[k] = self._labels[clip][start : start + tau]

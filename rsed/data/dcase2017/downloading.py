@@ -21,7 +21,6 @@ from .disk import _CHUNK, _extract_target, _marker_dir, _root_lock, _state, chec
 from .package_list import SETS, _all_packages
 
 
-
 def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool):
     from tqdm import tqdm
 

@@ -11,7 +11,6 @@ from .disk import _extract_target, _marker_dir, _root_lock, verify
 from .package_list import CODE_DIR, SETS, _all_packages, packages
 
 
-
 def extract(
     root: str | Path,
     *,

@@ -15,7 +15,6 @@ from .subsets import DEFAULT_SUBSETS, Subset, _check_subsets, evaluation_sets
 from .synthesize import choose_synthesizer, synthesize_official, synthesize_rsed
 
 
-
 def prepare(
     root: str | Path,
     *,

@@ -9,7 +9,6 @@ from scipy import signal
 from scipy.fft import irfft, next_fast_len, rfftfreq
 
 
-
 def _rng(seed: int, *keys) -> np.random.Generator:
     """An independent generator for one file, keyed by strings and integers."""
     words = [int(seed)] + [k if isinstance(k, int) else zlib.crc32(str(k).encode("utf-8")) for k in keys]

@@ -148,7 +148,7 @@ def generate_mini(root: str | Path, config: MiniDataConfig = MiniDataConfig(), p
     bgs_yaml = {split: [] for split in SPLITS}
     disable = True if not progress else not sys.stderr.isatty()
     with contextlib.closing(ordered_map(_write_source, jobs, resolve_workers(workers, len(jobs)))) as written:
-        for job, entry in tqdm(zip(jobs, written), total=len(jobs), desc="mini dataset", unit="file", disable=disable):
+        for job, entry in tqdm(zip(jobs, written, strict=True), total=len(jobs), desc="mini dataset", unit="file", disable=disable):
             if job.kind == "bg":
                 bgs_yaml[job.split].append(entry)
             else:

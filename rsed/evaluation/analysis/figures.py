@@ -11,7 +11,6 @@ from .outcomes import OUTCOMES, onset_errors
 from .run_folder import Run, load_estimates, load_logmel, load_probabilities, open_run, references
 
 
-
 def clip_figure(run: Run | str | Path, subset: str, class_name: str, filename: str, root: str | Path | None = None):
     """The paper's Figure 4 for one clip of a run: its saved probabilities, the run's thresholds,
     the reference and detected onsets, above its log-mel (a matplotlib Figure)."""

@@ -16,7 +16,6 @@ from ...data.layout import MixtureEvent, mixture_set, read_event_list, read_reci
 from ...errors import CacheError, DataError
 
 
-
 @dataclass(frozen=True)
 class Run:
     """One finished row of a run folder: its experiment and its scores (``results/rows/<row>.json``)."""
