@@ -123,7 +123,7 @@ class TrainConfig:
     seed: int = 1234
     schedule: str = "paper"
     #: 'default' (one device), 'mirrored' (this host's GPUs) or 'multiworker' (hosts in TF_CONFIG);
-    #: ``batch_size`` is the global batch, split across the replicas (rsed/distribute.py).
+    #: ``batch_size`` is the global batch, split across the replicas (rsed/training/distribute.py).
     strategy: str = "default"
     #: Train in Keras' 'mixed_float16' policy (GPU only; ignored with a warning on the CPU).
     mixed_precision: bool = False

@@ -1,4 +1,4 @@
-"""Choosing the onset look-back on validation clips (rsed/lookback.py), on hand-made probability curves.
+"""Choosing the onset look-back on validation clips (rsed/evaluation/lookback.py), on hand-made probability curves.
 
 Steps of 0.1 s; the class is gunshot (t1 = 0.5). Each curve is background 0.1 with a few raised stretches.
 """

@@ -213,7 +213,7 @@ def build_cache(
     progress : show a tqdm bar when stderr is a terminal
     extractor : ``f(path, config) -> [frames, bands]`` float32, a picklable module-level
         function (default :func:`extract_file`); another feature type (the challenge
-        baseline's, :mod:`rsed.baseline`) brings its own with its own config class
+        baseline's, :mod:`rsed.features.baseline`) brings its own with its own config class
     """
     path = cache_path(mixture_set, config, cache_dir)
     events = sorted(mixture_set.events(), key=lambda e: e.filename)

@@ -99,7 +99,7 @@ def logmel(y: np.ndarray, config: FeatureConfig) -> np.ndarray:
     centred frames with zero padding (``pad_mode='constant'``), power spectrum, Slaney mel
     filters, then ``10 log10(max(amin, S))``. On one thread: for power 2 and a power-of-two
     ``n_fft`` (the paper's features) the compiled many-frames-at-once path of
-    :mod:`rsed.melspec`; otherwise blocks of frames through scipy's float32 FFT.
+    :mod:`rsed.features.melspec`; otherwise blocks of frames through scipy's float32 FFT.
 
     Parameters
     ----------

@@ -11,7 +11,7 @@ Which detectors form a class's ensemble (docs/analysis.md):
    their feature and training settings.
 
 The thresholds are the paper's (t1 per class, t2 = 0.5) and the onset look-back is the one the
-run chose on its validation subset for that ensemble (rsed/lookback.py; the default 3 s for
+run chose on its validation subset for that ensemble (rsed/evaluation/lookback.py; the default 3 s for
 detectors outside a run), as the run applied them.
 Any audio libsndfile reads (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1) at any rate and with any
 number of channels is resampled to the detectors' rate and down-mixed by averaging the

@@ -132,7 +132,7 @@ def run(
 
 
 def _choose_postprocess(root: Path, out: Path, experiment: Experiment, class_name: str, folders: dict[str, Path], caches: dict) -> tuple[PostprocessConfig, dict]:
-    """The paper's thresholds with the look-back that does best on the validation subset (rsed/lookback.py), and its record.
+    """The paper's thresholds with the look-back that does best on the validation subset (rsed/evaluation/lookback.py), and its record.
 
     The FNN row keeps the baseline's own post-processing; an empty ``lookback_grid`` keeps the default look-back.
     """

@@ -59,7 +59,7 @@ class Experiment:
     baseline_model: BaselineModelConfig = BaselineModelConfig()
     baseline_training: BaselineTrainConfig = BaselineTrainConfig()
     baseline_postprocess: BaselinePostprocessConfig = BaselinePostprocessConfig()
-    #: Onset look-backs (s) tried per class on the validation subset (rsed/lookback.py); empty:
+    #: Onset look-backs (s) tried per class on the validation subset (rsed/evaluation/lookback.py); empty:
     #: ``PostprocessConfig.lookback_seconds`` for every class.
     lookback_grid: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
 

@@ -1,7 +1,7 @@
 """Training one detector: balanced window batches through tf.data, Adam with Keras-2 decay, early stopping.
 
 Writes into ``out_dir``: ``train_log.csv`` (one row per epoch), ``best.weights.h5`` (lowest
-validation loss), ``backup/`` (an atomic snapshot per epoch, rsed/resume.py: a killed run resumes
+validation loss), ``backup/`` (an atomic snapshot per epoch, rsed/training/resume.py: a killed run resumes
 after its last finished epoch and ends as an uninterrupted one would), ``tensorboard/``
 (TensorBoard logs) and ``training_curves.png``, and leaves the model holding the best weights.
 The training windows come from memory or straight from the HDF5 feature cache (docs/training.md).
@@ -183,7 +183,7 @@ def train_detector(
     clips (under prior correction, the loss of the corrected outputs, :data:`CORRECTED_LOSS`);
     stopping may only come after ``config.min_epochs`` epochs. ``config.strategy`` and
     ``config.mixed_precision`` train a copy of ``model`` on several devices or in float16
-    (rsed/distribute.py); ``model`` itself stays a float32 single-device model. Extra
+    (rsed/training/distribute.py); ``model`` itself stays a float32 single-device model. Extra
     ``callbacks`` run after the built-in ones. Also writes ``tensorboard/`` logs and
     ``training_curves.png``. With ``config.prior_correction`` the returned model's output is
     corrected for the oversampled event windows (:func:`sampling_logit_shift`); the History's
@@ -211,7 +211,7 @@ def train_detector(
         best = out_dir / "best.weights.h5"
         first_epoch = _FirstEpoch()
         all_callbacks = [
-            # Replaces BackupAndRestore, ModelCheckpoint, EarlyStopping and CSVLogger (see rsed/resume.py).
+            # Replaces BackupAndRestore, ModelCheckpoint, EarlyStopping and CSVLogger (see rsed/training/resume.py).
             ResumableTraining(
                 out_dir,
                 key=config_hash([dataclasses.asdict(config), resume_key]),

@@ -24,7 +24,7 @@ class Run:
     experiment: dict
     scores: dict
     row: str = ""
-    #: Onset look-back (s) per class as the run chose it on the validation subset (rsed/lookback.py).
+    #: Onset look-back (s) per class as the run chose it on the validation subset (rsed/evaluation/lookback.py).
     lookbacks: dict = field(default_factory=dict)
 
     @property
