@@ -9,27 +9,9 @@ The sounds are built to be a *fair* small copy of the task, not "noise plus a to
 must learn what a baby cry, a glass break or a gunshot sounds like, because the backgrounds hold
 non-target sounds of the same broad kinds at comparable levels.
 
-Backgrounds (six scenes: cafe, home, office, park, street, train) layer coloured noise with a
-slowly varying level, scene textures (mains hum, traffic swells and passing cars, wind, engine
-harmonics and rail clacks, multi-talker babble with syllable-rate modulation and formants, bird
-chirps) and scattered non-target transients: knocks, footsteps, claps and door thuds (impulsive,
-no long tail), keyboard clicks, beeps, horns and whistles (steady harmonic tones, no vibrato),
-speech-like vowels (f0 100-250 Hz, falling contour, no vibrato), clinks (short high tones
-without a broadband onset) and espresso hiss. Each file gets its own overall level.
-
-Events (the annotated segment inside each file, with a 0.1-0.5 s low-level lead-in and tail):
-
-- ``babycry`` (1-4 s): cry bursts separated by short gaps and inhalations; harmonic source with
-  a base f0 of 300-500 Hz that rises and falls by 10-35 % within each burst, 5-8 Hz vibrato,
-  formant-like resonances and breath noise.
-- ``glassbreak`` (0.5-2 s): a sharp broadband crash of a few ms, sparse inharmonic ringing
-  partials between 2 and 12 kHz with individual exponential decays, then tinkling fragments.
-- ``gunshot`` (0.3-2 s): an N-wave crack, a broadband blast and a low boom with fast decays,
-  early reflections and a reverberant low-passed noise tail; sometimes two or three shots.
-
-Every file has its own random stream (:class:`numpy.random.SeedSequence` keyed by the seed, the
-split, the kind and the index), so the output is byte-identical for a seed, ``devtrain`` and
-``devtest`` sources are different draws, and file *i* does not change when the counts change.
+The backgrounds (six scenes of coloured noise, textures and non-target transients) are
+described in :mod:`.backgrounds`, the target events in :mod:`.events`. Every file has its own
+seeded random stream (:mod:`.tree`), so the output is byte-identical for a seed.
 
 Modules: :mod:`.signals` (seeded generators, noise, filters), :mod:`.events` (the target
 events), :mod:`.backgrounds` (scenes, textures, transients), :mod:`.tree` (the files on disk).

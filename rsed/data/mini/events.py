@@ -1,5 +1,7 @@
 """The mini dataset's target events: one generator per class and the event recording around it.
 
+Each event file holds the annotated segment with a 0.1-0.5 s low-level lead-in and tail:
+
 - ``babycry`` (1-4 s): cry bursts separated by short gaps and inhalations; harmonic source with
   a base f0 of 300-500 Hz that rises and falls by 10-35 % within each burst, 5-8 Hz vibrato,
   formant-like resonances and breath noise.
