@@ -283,16 +283,28 @@ class SlidingEnsemble:
 
         A clip shorter than tau is padded by repeating its last step, as
         :func:`rsed.features.windows.sliding_windows` does; ``batch_size`` bounds the steps or windows
-        handled at once.
+        handled at once. The same as :meth:`windows` of :meth:`embed`.
+        """
+        return self.windows(self.embed(steps, batch_size), batch_size)
+
+    def embed(self, steps: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """The per-step part: ``steps [S, F, M] -> [S, width]``, each step's projected embedding
+        (the first LSTM's ``x W + b``, width 4 units), or its prediction (width 1) without recurrence.
+
+        A step's row depends on that step alone, so a stream computes each row once
+        (:mod:`rsed.monitor`).
         """
         steps = np.asarray(steps)
         if steps.ndim != 3 or steps.shape[0] == 0:
             raise ValueError(f"steps must be a non-empty [S, F, M] array, got shape {steps.shape}")
-        tau = self.tau
         steps = steps.reshape(steps.shape[0], *self._step_shape)  # [S, F, M] -> [S, F, M, 1], the model's step
-        per_step = np.concatenate(
-            [self._run(0, steps[start : start + batch_size]) for start in range(0, steps.shape[0], batch_size)]
-        )  # (S, 4 units) projected embeddings, or (S, 1) predictions without recurrence
+        return np.concatenate([self._run(0, steps[start : start + batch_size]) for start in range(0, steps.shape[0], batch_size)])
+
+    def windows(self, per_step: np.ndarray, batch_size: int = 512) -> np.ndarray:
+        """The per-window part: rows of :meth:`embed` ``[S, width] -> [max(S - tau + 1, 1), tau]``,
+        the predictions of every hop-one window over them (fewer than tau rows: padded by
+        repeating the last, as :meth:`window_probabilities`)."""
+        tau = self.tau
         if per_step.shape[0] < tau:
             per_step = np.concatenate([per_step, np.repeat(per_step[-1:], tau - per_step.shape[0], axis=0)])
         n_windows = per_step.shape[0] - tau + 1
@@ -319,12 +331,12 @@ class SlidingEnsemble:
 
     def __call__(self, steps: np.ndarray, batch_size: int = 512) -> np.ndarray:
         """The sliding ensemble ``steps [S, F, M] -> probs [S]`` (float64, like the direct path)."""
-        with _one_blas_thread():
+        with one_blas_thread():
             windows = self.window_probabilities(steps, batch_size)
         return sliding_average(windows, np.asarray(steps).shape[0])
 
 
-def _one_blas_thread():
+def one_blas_thread():
     """numpy's BLAS on one thread: its small products gain nothing from threads, and its
     thread pool competing with TensorFlow's for the cores made the recurrences 10x slower."""
     controller = _blas_controller()
