@@ -67,10 +67,7 @@ def detect_event(probs: np.ndarray, step_seconds: float, config: PostprocessConf
     peak = int(np.argmax(probs))
     if not probs[peak] > config.presence_threshold:
         return None
-    lookback = int(round(config.lookback_seconds / step_seconds))
-    start = max(0, peak - lookback)
-    above = np.flatnonzero(probs[start : peak + 1] > config.onset_threshold)
-    onset_step = start + int(above[0]) if above.size else peak
+    onset_step = find_onset(probs, peak, step_seconds, config)
     after = np.flatnonzero(probs[peak + 1 :] <= config.onset_threshold)
     offset_step = peak + 1 + int(after[0]) if after.size else probs.size
     return Detection(
@@ -81,6 +78,24 @@ def detect_event(probs: np.ndarray, step_seconds: float, config: PostprocessConf
         peak_step=peak,
         offset_step=offset_step,
     )
+
+
+def lookback_steps(step_seconds: float, config: PostprocessConfig) -> int:
+    """The onset look-back in whole steps: ``lookback_seconds / step_seconds``, rounded."""
+    return int(round(config.lookback_seconds / step_seconds))
+
+
+def find_onset(probs: np.ndarray, peak: int, step_seconds: float, config: PostprocessConfig) -> int:
+    """The onset step of the event peaking at ``peak``: the first step with p > t2 in the
+    look-back window ``[peak - lookback, peak]`` (cut at the sequence start), the peak itself
+    when none is.
+
+    The one place the onset rule lives: :func:`detect_event` and the stream monitor
+    (:mod:`rsed.monitor_rule`, which passes the recent probabilities) both call it.
+    """
+    start = max(0, peak - lookback_steps(step_seconds, config))
+    above = np.flatnonzero(np.asarray(probs[start : peak + 1]) > config.onset_threshold)
+    return start + int(above[0]) if above.size else peak
 
 
 def ensemble_average(sequences: list[np.ndarray]) -> np.ndarray:
