@@ -35,6 +35,8 @@ setup(
     ],
     extras_require={
         "test": ["pytest>=8", "hypothesis>=6.100", "nbclient>=0.10", "nbformat>=5.10", "ipykernel>=6.29", "import-linter>=2.17,<3", "ruff>=0.17,<0.18"],
+        # `rsed monitor --input mic` (needs the PortAudio library: apt-get install libportaudio2)
+        "monitor": ["sounddevice>=0.4.6,<0.6"],
     },
     entry_points={"console_scripts": ["rsed=rsed.cli:main"]},
 )

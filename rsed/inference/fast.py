@@ -292,7 +292,7 @@ class SlidingEnsemble:
         (the first LSTM's ``x W + b``, width 4 units), or its prediction (width 1) without recurrence.
 
         A step's row depends on that step alone, so a stream computes each row once
-        (:mod:`rsed.monitor`).
+        (:mod:`rsed.inference.monitor`).
         """
         steps = np.asarray(steps)
         if steps.ndim != 3 or steps.shape[0] == 0:
@@ -300,17 +300,22 @@ class SlidingEnsemble:
         steps = steps.reshape(steps.shape[0], *self._step_shape)  # [S, F, M] -> [S, F, M, 1], the model's step
         return np.concatenate([self._run(0, steps[start : start + batch_size]) for start in range(0, steps.shape[0], batch_size)])
 
-    def windows(self, per_step: np.ndarray, batch_size: int = 512) -> np.ndarray:
+    def recurrent_kernels(self) -> list[np.ndarray]:
+        """The current recurrent kernels of the LSTMs, for :meth:`windows` (read at each call otherwise)."""
+        return [rec.recurrent_kernel() for rec in self.recurrences]
+
+    def windows(self, per_step: np.ndarray, batch_size: int = 512, kernels: list[np.ndarray] | None = None) -> np.ndarray:
         """The per-window part: rows of :meth:`embed` ``[S, width] -> [max(S - tau + 1, 1), tau]``,
         the predictions of every hop-one window over them (fewer than tau rows: padded by
-        repeating the last, as :meth:`window_probabilities`)."""
+        repeating the last, as :meth:`window_probabilities`). ``kernels``: the
+        :meth:`recurrent_kernels` read once by a caller that calls often with fixed weights."""
         tau = self.tau
         if per_step.shape[0] < tau:
             per_step = np.concatenate([per_step, np.repeat(per_step[-1:], tau - per_step.shape[0], axis=0)])
         n_windows = per_step.shape[0] - tau + 1
         if not self.recurrences:  # every layer per step: a step's prediction is the same in every window
             return np.lib.stride_tricks.sliding_window_view(per_step[:, 0], tau).copy()
-        kernels = [rec.recurrent_kernel() for rec in self.recurrences]
+        kernels = self.recurrent_kernels() if kernels is None else kernels
         out = []
         for w0 in range(0, n_windows, batch_size):
             n = min(batch_size, n_windows - w0)

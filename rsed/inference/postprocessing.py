@@ -91,7 +91,7 @@ def find_onset(probs: np.ndarray, peak: int, step_seconds: float, config: Postpr
     when none is.
 
     The one place the onset rule lives: :func:`detect_event` and the stream monitor
-    (:mod:`rsed.monitor_rule`, which passes the recent probabilities) both call it.
+    (:mod:`rsed.inference.stream_rule`, which passes the recent probabilities) both call it.
     """
     start = max(0, peak - lookback_steps(step_seconds, config))
     above = np.flatnonzero(np.asarray(probs[start : peak + 1]) > config.onset_threshold)
