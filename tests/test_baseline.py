@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rsed.config import BaselineFeatureConfig, BaselinePostprocessConfig
-from rsed.features.baseline import baseline_logmel, stack_context
+from rsed.features.baseline import baseline_logmel, event_roll_labels, stack_context
 from rsed.inference.baseline import baseline_events, median_kernel
 from rsed.training.baseline import FrameBatches
 
@@ -45,6 +45,20 @@ def test_stack_context_is_centred_and_edge_padded():
     np.testing.assert_array_equal(stacked[3], [4, 5, 6, 7, 6, 7])  # t+1 repeats frame 3
     five = stack_context(frames, 5)
     np.testing.assert_array_equal(five[1], [0, 1, 0, 1, 2, 3, 4, 5, 6, 7])  # t-2 clipped to 0
+
+
+def test_event_roll_labels_mark_every_frame_the_event_overlaps():
+    from rsed.config import FeatureConfig
+    from rsed.features import frame_labels
+
+    labels = event_roll_labels(100, 0.05, 0.51, 0.02)
+    np.testing.assert_array_equal(np.flatnonzero(labels), np.arange(2, 26))  # floor(2.5) .. ceil(25.5) - 1
+    assert event_roll_labels(20, 0.1, 0.2, 0.02).nonzero()[0].tolist() == [5, 6, 7, 8, 9]  # on the grid: as the frame centres
+    assert event_roll_labels(10, 0.05, 5.0, 0.02).nonzero()[0].tolist() == list(range(2, 10))  # cut to the clip
+    assert not event_roll_labels(10, None, None, 0.02).any()
+    # The CRNN's rule (frame centres in [onset, offset)) starts one frame later off the grid.
+    centre = frame_labels(100, 0.05, 0.51, FeatureConfig(hop_length=882))
+    np.testing.assert_array_equal(np.flatnonzero(centre), np.arange(3, 26))
 
 
 def test_frame_batches_visit_every_frame_once_with_its_context():
@@ -101,3 +115,54 @@ def test_feature_module_does_not_load_tensorflow():
     code = "import sys, rsed.features.baseline; print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
+
+
+def _stopper_stop_epoch(accuracies, initial_delay, patience, min_delta):
+    """The challenge baseline's Stopper rule, replayed: the 0-based epoch it stops after, or None."""
+    best, wait, last = -np.inf, 0, 0
+    for epoch, value in enumerate(accuracies):
+        if epoch > initial_delay:
+            if value - min_delta > best:
+                best, wait = value, 0
+            elif wait >= patience:
+                return epoch
+            else:
+                wait += epoch - last
+        last = epoch
+    return None
+
+
+def _early_stopping_stop_epoch(accuracies, **kwargs):
+    import types
+
+    import keras
+
+    stopper = keras.callbacks.EarlyStopping(monitor="val_binary_accuracy", mode="max", **kwargs)
+    model = types.SimpleNamespace(stop_training=False)
+    stopper.set_model(model)
+    stopper.on_train_begin()
+    for epoch, value in enumerate(accuracies):
+        stopper.on_epoch_end(epoch, {"val_binary_accuracy": value})
+        if model.stop_training:
+            return epoch
+    return None
+
+
+@pytest.mark.parametrize("initial_delay,patience", [(100, 10), (2, 2), (0, 0), (3, 1)])
+def test_early_stopping_stops_where_the_baselines_stopper_stops(initial_delay, patience):
+    from rsed.config import BaselineTrainConfig
+    from rsed.training.baseline import stopper_as_early_stopping
+
+    config = BaselineTrainConfig(initial_delay=initial_delay, patience=patience)
+    rng = np.random.default_rng(initial_delay * 10 + patience)
+    n = initial_delay + 40
+    runs = [
+        np.full(n, 0.9),  # never improves after the first decision
+        np.linspace(0.5, 0.99, n),  # always improves: never stops
+        np.round(0.9 + 0.01 * np.sin(np.arange(n) / 3.0), 3),  # plateaus and ties (a tie is no improvement)
+        *(np.round(np.cumsum(rng.normal(0.0, 0.01, n)) + 0.9, 2) for _ in range(20)),
+    ]
+    for accuracies in runs:
+        expected = _stopper_stop_epoch(accuracies, initial_delay, patience, config.min_delta)
+        assert _early_stopping_stop_epoch(accuracies, **stopper_as_early_stopping(config)) == expected
+    assert _stopper_stop_epoch(np.full(n, 0.9), initial_delay, patience, 0.0) == initial_delay + patience + 2  # the paper schedule: at least 113 epochs

@@ -188,7 +188,7 @@ def _train_tiny_fnn(out: Path, **train):
 
     import keras
 
-    config = BaselineTrainConfig(**{"batch_size": 64, "min_epochs": 1, "max_epochs": 8, "patience": 2, "min_delta": 0.0, "learning_rate": 0.01, **train})
+    config = BaselineTrainConfig(**{"batch_size": 64, "initial_delay": 0, "max_epochs": 8, "patience": 1, "learning_rate": 0.01, **train})
     keras.utils.set_random_seed(config.seed)  # as rsed.run.members does before building the FNN
     model = build_fnn(input_dim=4 * 3, hidden_units=(8, 8))
     train_baseline(model, clips(6, 1), clips(3, 2), 3, config, out, verbose=0)
@@ -217,8 +217,29 @@ def test_fnn_training_crashed_between_snapshot_and_commit_ends_as_an_uninterrupt
     assert _rows(out / "train_log.csv") == reference_rows  # same epochs, same numbers, no row twice
     with np.load(out / "final.npz") as ours, np.load(reference / "final.npz") as theirs:
         for name in theirs.files:
-            np.testing.assert_array_equal(ours[name], theirs[name])  # the best epoch's weights
-    assert (out / "best.weights.h5").is_file() and not list(out.rglob("*.part"))
+            np.testing.assert_array_equal(ours[name], theirs[name])  # the last epoch's weights, as the baseline keeps
+    assert not (out / "best.weights.h5").exists() and not list(out.rglob("*.part"))
+
+
+def _snapshot_weights(out: Path, epoch: int) -> list[np.ndarray]:
+    with np.load(out / "backup" / f"epoch-{epoch:04d}.npz") as data:
+        return [data[name] for name in sorted(data.files) if name.startswith("model_")]
+
+
+def test_fnn_keeps_the_last_epochs_weights_as_the_baseline_and_the_best_only_when_asked(tmp_path):
+    last, best = tmp_path / "last", tmp_path / "best"
+    _train_tiny_fnn(last)
+    _train_tiny_fnn(best, restore_best=True)
+    state = json.loads((last / "backup" / "state.json").read_text())
+    other = json.loads((best / "backup" / "state.json").read_text())
+    assert [state[k] for k in ("rows", "best_epoch", "early_stopping")] == [other[k] for k in ("rows", "best_epoch", "early_stopping")]  # the same training either way
+    assert state["best_epoch"] < state["epoch"] - 1, "the tiny run must stop after a worse epoch to tell the two apart"
+    for out, epoch in ((last, state["epoch"] - 1), (best, state["best_epoch"])):
+        with np.load(out / "final.npz") as final:
+            weights = [final[name] for name in final.files]
+        for ours, snapshot in zip(weights, _snapshot_weights(out, epoch), strict=True):
+            np.testing.assert_array_equal(ours, snapshot)
+    assert not (last / "best.weights.h5").exists() and (best / "best.weights.h5").is_file()
 
 
 def test_training_state_of_another_configuration_or_version_is_ignored(tmp_path):

@@ -31,7 +31,7 @@ from rsed.run.rows import Experiment
 
 TINY_MODEL = ModelConfig(conv_filters=4, spectral_filters=4, rnn_units=8, dense_units=8)
 TINY_TRAIN = TrainConfig(min_epochs=1, max_epochs=2, patience=1, steps_per_epoch=3, batch_size=16, schedule="short")
-TINY_BASELINE = BaselineTrainConfig(min_epochs=1, max_epochs=2, patience=1, schedule="short")
+TINY_BASELINE = BaselineTrainConfig(initial_delay=0, max_epochs=2, patience=0, schedule="short")
 
 
 @pytest.fixture(scope="module")

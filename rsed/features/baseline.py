@@ -70,6 +70,25 @@ def extract_baseline_file(path: str | Path, config: BaselineFeatureConfig) -> np
     return baseline_logmel(load_audio(path, sample_rate=config.sample_rate), config)
 
 
+def event_roll_labels(n_frames: int, onset: float | None, offset: float | None, frame_seconds: float) -> np.ndarray:
+    """The baseline's frame targets [n_frames] uint8: frames ``floor(onset / hop)`` to ``ceil(offset / hop) - 1``.
+
+    The baseline's ``EventRoll`` (dcase_framework/metadata.py) marks frame t active when
+    ``[t * hop, (t + 1) * hop)`` overlaps the event, so the frame holding the onset counts even
+    when its centre (t * hop, centred frames) lies before it; rsed's CRNN labels
+    (:func:`rsed.features.frame_labels`) start at the first centre at or after the onset. All
+    zeros when ``onset`` is None; cut or zero-padded to ``n_frames``.
+    """
+    labels = np.zeros(n_frames, dtype=np.uint8)
+    if onset is None:
+        return labels
+    if offset is None:
+        raise ValueError("an event needs both an onset and an offset")
+    first, end = int(np.floor(onset / frame_seconds)), int(np.ceil(offset / frame_seconds))
+    labels[max(first, 0) : max(end, 0)] = 1
+    return labels
+
+
 def context_offsets(context: int) -> np.ndarray:
     """Frame offsets of a centred window: 5 -> [-2, -1, 0, 1, 2] (the baseline's floor/ceil split)."""
     if context < 1:
@@ -91,4 +110,4 @@ def stack_context(frames: np.ndarray, context: int) -> np.ndarray:
     return frames[index].reshape(n, -1)
 
 
-__all__ = ["EPS", "baseline_logmel", "extract_baseline_file", "context_offsets", "stack_context"]
+__all__ = ["EPS", "baseline_logmel", "extract_baseline_file", "event_roll_labels", "context_offsets", "stack_context"]

@@ -57,6 +57,7 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
 
 def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool = False) -> Path:
     """Train the challenge baseline (FNN) of one class unless a complete one with the same key exists."""
+    from ..features.baseline import event_roll_labels
     from ..features.cache import read_cache
     from ..features.stats import compute_stats
     from ..models.baseline_detector import BaselineSpec, is_complete_baseline, save_baseline
@@ -73,8 +74,11 @@ def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, c
         return folder
     mean, std = compute_stats([train_cache])
     spec = BaselineSpec(class_name, e.baseline_features, e.baseline_model, e.baseline_training, tuple(map(float, mean)), tuple(map(float, std)))
-    train = [(spec.normalise(c.logmel), c.labels) for c in read_cache(train_cache)]
-    val = [(spec.normalise(c.logmel), c.labels) for c in read_cache(val_cache)]
+    frame_seconds = e.baseline_features.frame_seconds
+    train, val = (
+        [(spec.normalise(c.logmel), event_roll_labels(len(c.logmel), c.onset, c.offset, frame_seconds)) for c in read_cache(cache)]  # the baseline's targets, not the cache's CRNN-style ones
+        for cache in (train_cache, val_cache)
+    )
     _log(f"{folder.name}: training ({e.baseline_training.schedule} schedule, {sum(len(y) for _, y in train)} training frames)")
     import keras
 

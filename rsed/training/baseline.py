@@ -80,6 +80,20 @@ class _EpochTracker(keras.callbacks.Callback):
 # --------------------------------------------------------------------------------------
 
 
+def stopper_as_early_stopping(config: BaselineTrainConfig) -> dict[str, int | float]:
+    """The baseline's ``Stopper`` in the terms of ``keras.callbacks.EarlyStopping``.
+
+    The ``Stopper`` (dcase_framework/keras_utils.py) decides nothing while the 0-based epoch is
+    ``<= initial_delay``, and stops when ``wait >= patience`` *before* counting the current
+    epoch; Keras' callback decides from ``epoch >= start_from_epoch`` on and counts first.
+    Both take an improvement as ``value - min_delta > best``. So Stopper(initial_delay,
+    patience) stops at the same epochs as EarlyStopping(start_from_epoch=initial_delay + 1,
+    patience=patience + 1): with 100 and 10, training runs at least 113 epochs and ends 11
+    epochs after the best one (tests/test_baseline.py replays the Stopper's rule).
+    """
+    return {"start_from_epoch": config.initial_delay + 1, "patience": config.patience + 1, "min_delta": config.min_delta}
+
+
 def train_baseline(
     model: keras.Model,
     train: list[tuple[np.ndarray, np.ndarray]],
@@ -91,14 +105,15 @@ def train_baseline(
     verbose: int | None = None,
     resume_key: str = "",
 ) -> keras.callbacks.History:
-    """Fit the baseline on normalised frames ``[(frames [T, M], labels [T]), ...]``; keep the best weights.
+    """Fit the baseline on normalised frames ``[(frames [T, M], labels [T]), ...]``.
 
-    Writes ``train_log.csv``, ``best.weights.h5`` (highest validation frame accuracy) and
-    ``backup/`` into ``out_dir`` through :class:`rsed.training.resume.ResumableTraining`, as the CRNN's
-    training does: an interrupted run resumes after its last finished epoch with its best epoch
-    and early-stopping counters, if ``config``, ``context`` and ``resume_key`` (the caller's
-    identity of the data) are unchanged. Early stopping watches the validation accuracy
-    (improvement > ``min_delta``) and may stop only after ``min_epochs`` epochs.
+    Early stopping is the baseline's ``Stopper`` on the validation frame accuracy
+    (:func:`stopper_as_early_stopping`); ``model`` ends with the last epoch's weights, as the
+    baseline's, or with ``config.restore_best`` the best epoch's. Writes ``train_log.csv``,
+    ``backup/`` and (``restore_best``) ``best.weights.h5`` into ``out_dir`` through
+    :class:`rsed.training.resume.ResumableTraining`, as the CRNN's training does: an interrupted
+    run resumes after its last finished epoch with its early-stopping counters, if ``config``,
+    ``context`` and ``resume_key`` (the caller's identity of the data) are unchanged.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -106,7 +121,7 @@ def train_baseline(
     batches = FrameBatches(train, context, config.batch_size, shuffle=True, seed=config.seed)
     val_batches = FrameBatches(validation, context, 4096, shuffle=False)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate),
+        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, epsilon=config.adam_epsilon),
         loss="binary_crossentropy",
         metrics=[keras.metrics.BinaryAccuracy(name="binary_accuracy")],
     )
@@ -116,9 +131,8 @@ def train_baseline(
             key=config_hash([dataclasses.asdict(config), context, resume_key]),
             monitor="val_binary_accuracy",
             mode="max",
-            min_delta=config.min_delta,
-            patience=config.patience,
-            start_from_epoch=config.min_epochs,
+            restore_best=config.restore_best,
+            **stopper_as_early_stopping(config),
         ),
         _EpochTracker(batches),  # after ResumableTraining, which sets the epoch a resumed run starts at
     ]
@@ -132,7 +146,7 @@ def train_baseline(
         callbacks=callbacks,
         verbose=verbose,
     )
-    return history  # ResumableTraining has loaded the best epoch's weights into ``model``
+    return history  # ResumableTraining has left the last (or the best) epoch's weights in ``model``
 
 
-__all__ = ["FrameBatches", "train_baseline"]
+__all__ = ["FrameBatches", "stopper_as_early_stopping", "train_baseline"]

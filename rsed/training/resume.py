@@ -20,10 +20,12 @@ whose single commit point is an atomic rename:
     it never holds an epoch twice or misses one.
 ``<out_dir>/best.weights.h5``
     the weights of the epoch with the best monitored value (the lowest loss, or with
-    ``mode="max"`` the highest accuracy), written when training ends.
+    ``mode="max"`` the highest accuracy), written when training ends and loaded into the
+    model; with ``restore_best=False`` the model keeps its last epoch's weights instead and no
+    such file is written.
 
 On a restart the latest snapshot is loaded and ``fit`` continues with the next epoch; a run
-whose state says it finished loads its best weights and trains no further. A state written
+whose state says it finished loads its best (or last) weights and trains no further. A state written
 for another configuration (other key, other variable shapes) is ignored and training starts
 over. With the batches a function of (seed, epoch, index) and deterministic kernels, a resumed
 run ends with the weights and the log of an uninterrupted one (tests/test_interruption.py).
@@ -108,6 +110,8 @@ class ResumableTraining(keras.callbacks.Callback):
     patience, start_from_epoch, min_delta : early stopping as ``keras.callbacks.EarlyStopping``
         does it (this callback drives one and saves its counters); ``min_delta`` applies to early
         stopping only, the best epoch is the strictly best value as in ``ModelCheckpoint``.
+    restore_best : end with the best epoch's weights (and write ``best.weights.h5``); False
+        ends with the last epoch's, as the challenge baseline did.
     """
 
     def __init__(
@@ -120,6 +124,7 @@ class ResumableTraining(keras.callbacks.Callback):
         patience: int = 0,
         start_from_epoch: int = 0,
         min_delta: float = 0.0,
+        restore_best: bool = True,
     ):
         super().__init__()
         if mode not in ("min", "max"):
@@ -129,6 +134,7 @@ class ResumableTraining(keras.callbacks.Callback):
         self.key = key
         self.monitor = monitor
         self.mode = mode
+        self.restore_best = restore_best
         self.stopper = keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, min_delta=min_delta, patience=patience, start_from_epoch=start_from_epoch)
         self.state: dict | None = None
         self.resumed_from = 0
@@ -252,7 +258,7 @@ class ResumableTraining(keras.callbacks.Callback):
         state = self.state
         if state is None:
             return
-        if state.get("best_file"):
+        if self.restore_best and state.get("best_file"):
             load_variables(self.backup_dir / state["best_file"], self.model, optimizer=False)
             with atomic_path(self.out_dir / BEST_FILE) as tmp:
                 keras_tmp = tmp.with_name(tmp.name + ".weights.h5")
