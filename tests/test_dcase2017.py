@@ -283,8 +283,7 @@ def test_rsed_synthesizer_writes_the_same_layout(prepared, built, server, tmp_pa
 
 def test_cli_on_a_prepared_root(prepared, built, tmp_path, monkeypatch, capsys):
     root, _, _, _ = prepared
-    sums = tmp_path / "MD5SUMS"
-    sums.write_text("".join(f"{md5}  {name}\n" for name, (md5, _) in built.checksums().items()))
+    sums = _md5sums(built, tmp_path / "MD5SUMS")
     monkeypatch.setattr(pipeline, "DEFAULT_SUBSETS", SMALL)  # read by prepare() at call time
     status = cli.main(["data", "dcase2017", "--root", str(root), "--checksums", str(sums), "--base-url", "http://127.0.0.1:9/unused", "--classes", "gunshot"])
     out = capsys.readouterr().out
@@ -292,6 +291,62 @@ def test_cli_on_a_prepared_root(prepared, built, tmp_path, monkeypatch, capsys):
     assert "train/" in out and "evaltest/" in out and "8 mixtures (gunshot)" in out
     status = cli.main(["data", "dcase2017", "--root", str(root), "--classes", "dog", "--checksums", str(sums)])
     assert status == 2 and "dog" in capsys.readouterr().err
+
+
+def _md5sums(built, path: Path) -> Path:
+    """An md5sum-style file of every fixture archive: sums only, no sizes."""
+    path.write_text("".join(f"{md5}  {name}\n" for name, (md5, _) in built.checksums().items()))
+    return path
+
+
+def test_cli_downloads_a_fresh_root_with_the_given_checksums(built, server, tmp_path, monkeypatch, capsys):
+    # The fixture archives are a few kB; dcase_util's list gives the published sizes (GB). The
+    # given md5 sums decide: the listed sizes must neither fail the downloads nor stop them early.
+    sums = _md5sums(built, tmp_path / "MD5SUMS")
+    listed = {p.filename: p.size for s in dc.SETS for p in dc.packages(s)}
+    assert all(listed[name] != size for name, (_, size) in built.checksums().items() if listed[name])
+    monkeypatch.setattr(pipeline, "DEFAULT_SUBSETS", SMALL)  # read by prepare() at call time
+    root = tmp_path / "fresh"
+    status = cli.main(["data", "dcase2017", "--root", str(root), "--checksums", str(sums), "--base-url", server.url, "--classes", "gunshot"])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    for name, (md5, _) in built.checksums().items():  # downloaded, complete and verified
+        assert hashlib.md5((root / name).read_bytes()).hexdigest() == md5
+    assert not list(root.glob("*.part"))
+    assert (root / SOURCE_DIR / "events" / "gunshot").is_dir()  # extracted
+    for spec in SMALL:  # synthesized, gunshot only
+        (mset,) = find_mixture_sets(root, spec.name)
+        assert mset.class_name == "gunshot" and len(mset.events()) == SIZES[spec.name]
+        assert f"{spec.name}/{mset.param_hash}: {SIZES[spec.name]} mixtures (gunshot)" in out
+    assert "evaltest/" in out
+
+
+def test_a_size_mismatch_is_reported_as_such_in_one_line(built, server, tmp_path, monkeypatch, capsys):
+    import collections
+
+    # Without --checksums the published list applies: its md5 and its size.
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(disk.shutil, "disk_usage", lambda path: usage(10**14, 0, 10**14))  # the published sizes fit
+    first = dc.packages(dc.DEVELOPMENT)[0]
+    actual = (built.folder / first.filename).stat().st_size
+    root = tmp_path / "fresh"
+    status = cli.main(["data", "dcase2017", "--root", str(root), "--base-url", server.url, "--skip-evaluation"])
+    err = capsys.readouterr().err.strip()
+    assert status == 2 and len(err.splitlines()) == 1
+    assert str(root / first.filename) in err and f"size mismatch: expected {first.size} bytes" in err and f"has {actual};" in err
+    assert not (root / first.filename).exists() and not list(root.glob("*.part"))
+    # The same from fetch, whichever way the server states the length.
+    name = f"{fx.DEV}.source_data_bgs_and_cvsetup.3.zip"
+    md5, size = built.checksums()[name]
+    dest = tmp_path / name
+    with pytest.raises(DataError, match=rf"size mismatch: expected {size + 7} bytes, the server at .* has {size};") as error:
+        dc.fetch(f"{server.url}/{name}", dest, size=size + 7, md5=md5, progress=False)
+    assert error.value.path == dest
+    dest.with_name(name + ".part").write_bytes(b"x" * 10)  # a resumed download: the length is in Content-Range
+    with pytest.raises(DataError, match=rf"expected {size + 7} bytes, the server at .* has {size};"):
+        dc.fetch(f"{server.url}/{name}", dest, size=size + 7, md5=md5, progress=False)
+    assert not dest.exists() and not dest.with_name(name + ".part").exists()
+    assert next(p for p in dc.packages(dc.DEVELOPMENT, checksums={name: md5}) if p.filename == name).size is None  # a given md5 alone: no size to match
 
 
 # --------------------------------------------------------------------------------------------

@@ -27,14 +27,23 @@ def _progress_bar(total: int | None, initial: int, desc: str, enabled: bool):
     return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024, disable=not (enabled and sys.stderr.isatty()))
 
 
+def _size_mismatch(expected: int, actual: int, where: str) -> str:
+    return (
+        f"size mismatch: expected {expected} bytes, {where} {actual}; nothing was kept "
+        "(for archives other than the published ones, give their md5 sums with --checksums)"
+    )
+
+
 def fetch(url: str, dest: str | Path, *, size: int | None = None, md5: str | None = None, retries: int = 3, timeout: float = 60.0, progress: bool = True) -> Path:
     """Download ``url`` to ``dest`` resumably and check it; return ``dest``.
 
     Bytes go to ``<dest>.part``; an existing ``.part`` is continued with an HTTP ``Range``
     request (a server that ignores ranges makes it start over). A connection that breaks or
     ends early is resumed up to ``retries`` times; after that a DataError says how far it got
-    and the next call continues from there. The finished file is checked against ``size`` and
-    ``md5`` and only then renamed to ``dest``.
+    and the next call continues from there. A server that announces another length than
+    ``size`` (``Content-Length``, or the total of ``Content-Range``) is a size mismatch at once,
+    not an interrupted download. The finished file is checked against ``size`` and ``md5`` and
+    only then renamed to ``dest``; ``size=None`` leaves the check to ``md5``.
 
     Raises
     ------
@@ -59,18 +68,24 @@ def fetch(url: str, dest: str | Path, *, size: int | None = None, md5: str | Non
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 status = getattr(response, "status", 200)
+                announced = None  # the whole file's length as the server states it
                 if have and status == 206:
                     match = re.match(r"bytes (\d+)-(\d+)/(\d+|\*)", response.headers.get("Content-Range", ""))
                     if not match or int(match[1]) != have:
                         raise DataError(dest, f"server answered range {response.headers.get('Content-Range')!r} to a request from byte {have}")
                     if match[3] != "*":
-                        expected_total = int(match[3])
+                        announced = int(match[3])
                     mode = "ab"
                 else:  # 200: the whole file (a server without range support starts over)
                     have, mode = 0, "wb"
                     length = response.headers.get("Content-Length")
-                    if length is not None and expected_total is None:
-                        expected_total = int(length)
+                    if length is not None:
+                        announced = int(length)
+                if announced is not None:
+                    if size is not None and announced != size:
+                        part.unlink(missing_ok=True)
+                        raise DataError(dest, _size_mismatch(size, announced, f"the server at {url} has"))
+                    expected_total = announced
                 with open(part, mode) as handle, _progress_bar(expected_total, have, dest.name, progress) as bar:
                     while chunk := response.read(_CHUNK):
                         handle.write(chunk)
@@ -97,7 +112,7 @@ def fetch(url: str, dest: str | Path, *, size: int | None = None, md5: str | Non
     got = part.stat().st_size
     if size is not None and got != size:
         part.unlink()
-        raise DataError(dest, f"downloaded {got} bytes, expected {size}: the download was removed; run again")
+        raise DataError(dest, _size_mismatch(size, got, "the download has"))
     if md5 is not None:
         digest = file_md5(part)
         if digest != md5:

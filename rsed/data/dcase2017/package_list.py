@@ -25,7 +25,11 @@ CODE_DIR = "TUT_Rare_sound_events_mixture_synthesizer"
 
 @dataclass(frozen=True)
 class Package:
-    """One file of a published set (an entry of dcase_util's package list)."""
+    """One file of a published set (an entry of dcase_util's package list).
+
+    ``size`` is the length a download must have; None (a file the user gave by its md5 sum
+    alone) leaves the check to ``md5`` and the disk-space estimate without this file.
+    """
 
     set_name: str
     filename: str
@@ -92,7 +96,8 @@ def packages(
         server); the file names stay, and so do the published md5 sums.
     checksums : ``{filename: (md5, bytes)}`` or ``{filename: md5}`` replacing the published
         values (it may cover both sets); a name of no set is an error, so a misspelling is
-        never ignored.
+        never ignored. A file given by its md5 alone has no size to match (``size`` None): the
+        published size belongs to the published file, and the given checksum decides.
     """
     checksums = dict(checksums or {})
     unknown = sorted(set(checksums) - {item[0] for s in SETS for item in _package_items(s)})
@@ -104,7 +109,7 @@ def packages(
             url = base_url.rstrip("/") + "/" + url.rsplit("/", 1)[-1]
         if filename in checksums:
             value = checksums[filename]
-            md5, size = (value, size) if isinstance(value, str) else (value[0], None if value[1] is None else int(value[1]))
+            md5, size = (value, None) if isinstance(value, str) else (value[0], None if value[1] is None else int(value[1]))
         out.append(Package(set_name, filename, url, md5, size, content))
     return out
 
