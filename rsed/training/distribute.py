@@ -105,6 +105,18 @@ def _retyped(value, policy: str):
     return value
 
 
+def _synchronized(value):
+    """A copy of a model config whose batch normalisations (nested ones too) use the statistics of all replicas."""
+    if isinstance(value, dict):
+        out = {key: _synchronized(item) for key, item in value.items()}
+        if isinstance(out.get("config"), dict) and "synchronized" in out["config"] and "moving_mean_initializer" in out["config"]:
+            out["config"] = {**out["config"], "synchronized": True}
+        return out
+    if isinstance(value, list):
+        return [_synchronized(item) for item in value]
+    return value
+
+
 def with_policy(config: dict, policy: str) -> dict:
     """A functional model config whose layers compute in ``policy``, except the output layers.
 
@@ -137,9 +149,14 @@ def training_replica(model: keras.Model, strategy, policy: str | None) -> keras.
     """A copy of functional ``model`` with the same weights, its variables created in ``strategy``'s scope.
 
     With ``policy`` (e.g. ``'mixed_float16'``) every layer but the outputs computes in that
-    policy; variables stay float32, so the weights copy back and forth unchanged.
+    policy; variables stay float32, so the weights copy back and forth unchanged. With several
+    replicas the batch normalisations are synchronised: they normalise with the moments of the
+    global batch and update their moving statistics with them, so a step is the one-device step
+    of the global batch and every replica, on every worker, keeps the same statistics.
     """
     config = model.get_config()
+    if strategy.num_replicas_in_sync > 1:
+        config = _synchronized(config)
     if policy is not None:
         config = with_policy(config, policy)
     with strategy.scope(), _global_policy(policy):
@@ -148,4 +165,46 @@ def training_replica(model: keras.Model, strategy, policy: str | None) -> keras.
     return replica
 
 
-__all__ = ["STRATEGIES", "MIXED_POLICY", "check_strategy", "make_strategy", "has_gpu", "precision_policy", "with_policy", "training_replica"]
+def worker_count(strategy) -> int:
+    """How many hosts (workers and a chief) ``strategy`` trains on: 1 unless it is a multi-worker cluster."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None:
+        return 1
+    spec = resolver.cluster_spec()
+    return max(1, sum(spec.num_tasks(job) for job in ("chief", "worker") if job in spec.jobs))
+
+
+def prepare_multiworker_fit(model: keras.Model, strategy, example: tuple) -> None:
+    """Let ``model.fit`` run under a ``MultiWorkerMirroredStrategy`` of several workers.
+
+    Keras 3's TensorFlow trainer breaks there in two places (keras-team/keras#20585, open):
+
+    - ``fit`` and ``evaluate`` first reduce one distributed ``(x, y)`` batch across the
+      replicas in a single call, only to learn its shapes, and the collective strategy cannot
+      reduce a structure in one call ("Attempt to convert a value (PerReplica ...) to a
+      Tensor"). Here the model, its metrics and its optimizer are built from the shapes of
+      ``example`` (``(x, y)`` arrays) in ``strategy``'s scope instead, and that step is skipped.
+    - every step's logs are reduced with ``reduce("MEAN", value, axis=0)``, which fails on the
+      scalar loss and metrics. Here each step returns them with a leading axis of length 1, so
+      the reduction gives back the mean over the replicas as a scalar.
+
+    Uses Keras' private ``_symbolic_build`` and ``_maybe_symbolic_build``; with one worker it
+    does nothing (Keras' own path works there). tests/test_distribute.py trains two workers.
+    """
+    if worker_count(strategy) < 2:
+        return
+    with strategy.scope():
+        model._symbolic_build(data_batch=example)
+    model._maybe_symbolic_build = lambda iterator=None, data_batch=None: None
+
+    def with_axis(step):
+        def wrapped(data):
+            return {name: keras.ops.reshape(value, (1,)) if len(value.shape) == 0 else value for name, value in step(data).items()}
+
+        return wrapped
+
+    model.train_step = with_axis(model.train_step)
+    model.test_step = with_axis(model.test_step)
+
+
+__all__ = ["STRATEGIES", "MIXED_POLICY", "check_strategy", "make_strategy", "has_gpu", "precision_policy", "with_policy", "training_replica", "worker_count", "prepare_multiworker_fit"]

@@ -24,7 +24,7 @@ from ..config import ModelConfig, TrainConfig, config_hash
 from ..errors import RsedError
 from ..features.windows import StepSequence, WindowSampler, tiled_windows
 from ..models.builders import build_cnn, build_crnn
-from .distribute import check_strategy, make_strategy, precision_policy, training_replica
+from .distribute import check_strategy, make_strategy, precision_policy, prepare_multiworker_fit, training_replica
 from .plots import plot_training_curves
 from .resume import ResumableTraining
 from .streaming import CachedSteps, CacheWindowSampler
@@ -208,6 +208,8 @@ def train_detector(
             logit_shift = sampling_logit_shift(sampler.index.natural_rate, sampler.index.sampled_rate(config.batch_size))
         with strategy.scope() if distributed else contextlib.nullcontext():
             compile_detector(train_model, config, logit_shift)
+        if config.strategy == "multiworker":
+            prepare_multiworker_fit(train_model, strategy, (x_val[:1], y_val[:1]))
         best = out_dir / "best.weights.h5"
         first_epoch = _FirstEpoch()
         all_callbacks = [
