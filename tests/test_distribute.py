@@ -86,11 +86,16 @@ SCRIPT = textwrap.dedent(
 )
 
 
+def _subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment of a TensorFlow subprocess: rsed importable, CPU only, quiet."""
+    path = os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")])
+    return {**os.environ, "PYTHONPATH": path, "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2", **extra}
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     work = tmp_path_factory.mktemp("distribute")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]), "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(work)], capture_output=True, text=True, env=env, timeout=600)
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(work)], capture_output=True, text=True, env=_subprocess_env(), timeout=600)
     lines = [line for line in done.stdout.splitlines() if line.startswith("REPORT ")]
     assert done.returncode == 0 and lines, f"subprocess failed ({done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return json.loads(lines[-1][len("REPORT ") :])
@@ -185,13 +190,12 @@ def test_two_workers_train_in_step_and_end_with_identical_weights(tmp_path):
     except OSError as exc:
         pytest.skip(f"no TCP on the loopback interface 127.0.0.1 for a two-worker cluster ({exc})")
     cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
-    base = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]), os.environ.get("PYTHONPATH", "")]), "CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "2"}
     procs = []
     try:
         for index in range(2):
             work = tmp_path / f"worker{index}"
             work.mkdir()
-            env = {**base, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})}
+            env = _subprocess_env(TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}))
             procs.append((work, subprocess.Popen([sys.executable, "-c", WORKER, str(work)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)))
         outputs = [proc.communicate(timeout=300) for _, proc in procs]  # a worker that waits for a dead peer would hang: the timeout ends it
     finally:
