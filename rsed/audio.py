@@ -64,7 +64,7 @@ def _check_path(path: Path) -> None:
     raise AudioError(path, "not a regular file" if exists else "file not found")
 
 
-def load_audio(path: str | Path, sample_rate: int | None = 44100, *, mono: bool = True) -> np.ndarray:
+def load_audio(path: str | Path, sample_rate: int | None = 44100, *, mono: bool = True, warn_upsampled: bool = True) -> np.ndarray:
     """Load an audio file as float32 samples (in [-1, 1] for integer formats; see the module notes).
 
     Parameters
@@ -73,6 +73,8 @@ def load_audio(path: str | Path, sample_rate: int | None = 44100, *, mono: bool 
     sample_rate : resample to this rate (soxr, via librosa) when the file differs;
         ``None`` keeps the file's rate.
     mono : average all channels into one (a documented conversion).
+    warn_upsampled : log a warning when the file's rate is below ``sample_rate`` (off where
+        band-limited sources are expected: the mixer and the training sources, NOTES 9).
 
     Returns
     -------
@@ -112,7 +114,7 @@ def load_audio(path: str | Path, sample_rate: int | None = 44100, *, mono: bool 
     if sample_rate is not None and rate != sample_rate:
         import librosa
 
-        if rate < sample_rate:
+        if rate < sample_rate and warn_upsampled:
             log.warning("%s: recorded at %d Hz, upsampled to %d Hz; nothing above %d Hz, so detections are less reliable", path, rate, sample_rate, rate // 2)
         y = librosa.resample(y, orig_sr=rate, target_sr=sample_rate, res_type="soxr_hq")
         if y.shape[-1] == 0:

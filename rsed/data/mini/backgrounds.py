@@ -6,7 +6,8 @@ rail clacks, multi-talker babble with syllable-rate modulation and formants, bir
 scattered non-target transients: knocks, footsteps, claps and door thuds (impulsive, no long
 tail), keyboard clicks, beeps, horns and whistles (steady harmonic tones, no vibrato),
 speech-like vowels (f0 100-250 Hz, falling contour, no vibrato), clinks (short high tones
-without a broadband onset) and espresso hiss. Each file gets its own overall level.
+without a broadband onset) and espresso hiss. Each file gets its own overall level and
+microphone colouration. Devtest backgrounds add what training never hears (:mod:`.heldout`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from ..chain import equalise
+from .heldout import HELD_OUT_SCENE_TRANSIENTS, HELD_OUT_TRANSIENTS, HELD_OUT_VARIANTS, VARIANT_PROBABILITY, variant_layer
 from .signals import _add, _bandpass, _decay, _formants, _highpass, _lowpass, _noise, _pulse, _smooth_random, _unit, _window
 
 SCENES = ("cafe", "home", "office", "park", "street", "train")
@@ -353,12 +356,15 @@ def _scene_low(rng, scene: str, n: int, sr: float) -> np.ndarray:
     return sum(layers)
 
 
-def make_background(rng, scene: str, seconds: float, sr: int) -> np.ndarray:
-    """One background recording of ``scene``: samples [shape=(round(seconds*sr),)], peak < 1.
+def make_background(rng, scene: str, seconds: float, sr: int, split: str = "devtrain") -> tuple[np.ndarray, str | None]:
+    """One background recording of ``scene``: samples [shape=(round(seconds*sr),)], peak < 1, and its held-out variant.
 
     Full-band coloured noise floor with a slow level drift, the scene's textures (made at
     ``sr / 4`` and upsampled) and Poisson-scattered non-target transients; overall RMS is
-    uniform in -45 to -25 dBFS.
+    uniform in -45 to -25 dBFS. A ``devtest`` background also holds the held-out distractors
+    and, with probability :data:`.heldout.VARIANT_PROBABILITY`, its scene's held-out variant,
+    whose name is returned (None otherwise). Last, a mild microphone colouration (two peaks of
+    +-3 dB): every background file has its own.
     """
     n = int(round(seconds * sr))
     low_n = -(-n // _LOW)
@@ -366,16 +372,26 @@ def make_background(rng, scene: str, seconds: float, sr: int) -> np.ndarray:
     y = _noise(rng, n, sr, alpha=rng.uniform(0.8, 1.8), hp=30.0, lp=rng.uniform(3000.0, 9000.0))
     if np.any(low):
         y += signal.resample_poly(low, _LOW, 1)[:n]
+    variant = None
+    if split == "devtest" and rng.random() < VARIANT_PROBABILITY:
+        variant = HELD_OUT_VARIANTS[scene]
+        y = _unit(y) + 10 ** (rng.uniform(-6.0, 2.0) / 20.0) * variant_layer(rng, variant, n, float(sr))
     drift = np.repeat(10 ** (_smooth_random(rng, low_n, sr / _LOW, 0.2, -3.0, 3.0) / 20.0), _LOW)[:n]
     y = _unit(y * drift)
-    for name, (per_minute, (lo_db, hi_db)) in SCENE_TRANSIENTS[scene].items():
-        for _ in range(int(rng.poisson(per_minute * seconds / 60.0))):
-            x = TRANSIENTS[name](rng, float(sr))
-            active = x[np.abs(x) > 0.05 * np.max(np.abs(x))]
-            gain = 10 ** (rng.uniform(lo_db, hi_db) / 20.0) / (np.sqrt(np.mean(active**2)) + 1e-20)
-            _add(y, x, int(rng.uniform(-0.2, seconds) * sr), gain)
+    sources = [(TRANSIENTS, SCENE_TRANSIENTS[scene])]
+    if split == "devtest":
+        sources.append((HELD_OUT_TRANSIENTS, HELD_OUT_SCENE_TRANSIENTS[scene]))
+    for makers, rates in sources:
+        for name, (per_minute, (lo_db, hi_db)) in rates.items():
+            for _ in range(int(rng.poisson(per_minute * seconds / 60.0))):
+                x = makers[name](rng, float(sr))
+                active = x[np.abs(x) > 0.05 * np.max(np.abs(x))]
+                gain = 10 ** (rng.uniform(lo_db, hi_db) / 20.0) / (np.sqrt(np.mean(active**2)) + 1e-20)
+                _add(y, x, int(rng.uniform(-0.2, seconds) * sr), gain)
+    bands = [(float(np.exp(rng.uniform(np.log(200.0), np.log(8000.0)))), float(rng.uniform(-3.0, 3.0)), float(rng.uniform(0.7, 2.0))) for _ in range(2)]
+    y = equalise(y, float(sr), bands)
     y *= 10 ** (rng.uniform(-45.0, -25.0) / 20.0) / np.sqrt(np.mean(y * y))
     peak = np.max(np.abs(y))
     if peak > 0.95:
         y *= 0.95 / peak
-    return y
+    return y, variant

@@ -160,7 +160,7 @@ class _AudioCache:
         if path in self._items:
             self._items.move_to_end(path)
             return self._items[path]
-        y = load_audio(path, sample_rate=self.sample_rate)
+        y = load_audio(path, sample_rate=self.sample_rate, warn_upsampled=False)  # sources come at many rates (NOTES 9)
         self._items[path] = y
         self._bytes += y.nbytes
         while self._bytes > self.max_bytes and len(self._items) > 1:
