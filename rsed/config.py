@@ -127,10 +127,57 @@ class TrainConfig:
     strategy: str = "default"
     #: Train in Keras' 'mixed_float16' policy (GPU only; ignored with a warning on the CPU).
     mixed_precision: bool = False
+    #: Weight of the event steps in the binary cross-entropy (1: plain); with natural sampling, a weighted loss.
+    pos_weight: float = 1.0
 
 
 #: The short schedule of ``make demo``: few epochs, named as such in every output.
 SHORT_TRAIN = TrainConfig(min_epochs=8, max_epochs=21, patience=3, steps_per_epoch=40, decay=0.001, schedule="short")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Training beyond the paper (issue 17, docs/interpretation.md): every switch is off in the paper's rows.
+
+    ``mix_on_the_fly``: every epoch trains on ``clips_per_epoch`` new clips of ``clip_seconds``
+    mixed from the training *sources* (rsed/training/onthefly.py; EBR uniform in ``ebr_range`` dB, an
+    event with probability ``clip_presence``) instead of the fixed training subset.
+    ``chain``: each source goes through a random recording chain before mixing, and some
+    mixtures are band-limited or MP3-coded (rsed/training/augment.py; needs ``mix_on_the_fly``).
+    ``spec``: SpecAugment time and frequency masks and band shifts on the training windows.
+    """
+
+    mix_on_the_fly: bool = False
+    clips_per_epoch: int = 60
+    clip_seconds: float = 10.0
+    clip_presence: float = 0.5
+    ebr_range: tuple[float, float] = (-6.0, 6.0)
+    chain: bool = False
+    #: Probability that each source (and the mixture) goes through its random chain when ``chain``.
+    chain_prob: float = 1.0
+    spec: bool = False
+    spec_time_masks: int = 1
+    spec_time_width: int = 4
+    spec_freq_masks: int = 2
+    spec_freq_width: int = 12
+    spec_max_shift: int = 3
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Which data early stopping and the post-processing choices see (issue 17).
+
+    ``source_disjoint`` False: the validation subset of the paper (the default devtrain mixtures,
+    made from the training recordings). True: ``holdout_fraction`` of the training split's event
+    recordings (per class) and backgrounds are held out of training (also out of the fixed
+    training mixtures that use them) and ``mixtures_per_class`` validation mixtures are made
+    from them by the official recipe (rsed/data/holdout.py), so validation error measures new recordings.
+    """
+
+    source_disjoint: bool = False
+    holdout_fraction: float = 0.25
+    mixtures_per_class: int = 60
+    seed: int = 7
 
 
 @dataclass(frozen=True)
@@ -275,6 +322,8 @@ __all__ = [
     "TrainConfig",
     "SHORT_TRAIN",
     "PostprocessConfig",
+    "AugmentConfig",
+    "ValidationConfig",
     "ScoringConfig",
     "MiniDataConfig",
     "BaselineFeatureConfig",

@@ -71,4 +71,30 @@ def best_lookback(trials: list[LookbackTrial]) -> float:
     return min(trials, key=lambda t: (round(t.error_rate, 9), round(t.onset_error, 9), t.lookback_seconds)).lookback_seconds
 
 
-__all__ = ["LookbackTrial", "lookback_trials", "best_lookback", "ONSET_ERROR_CAP"]
+def best_thresholds(
+    probs: dict[str, np.ndarray],
+    reference: list[MixtureEvent],
+    class_name: str,
+    base: PostprocessConfig,
+    step_seconds: float,
+    lookback_grid: tuple[float, ...],
+    presence_grid: tuple[float, ...],
+    scoring: ScoringConfig = ScoringConfig(),
+) -> PostprocessConfig:
+    """The presence threshold t1 (and t2 = min(t1, the base t2)) with its best look-back, by :func:`best_lookback`'s order.
+
+    Ties between thresholds go to the one nearest the base t1.
+    """
+    best = None
+    for t1 in sorted(set(float(t) for t in presence_grid)):
+        config = dataclasses.replace(base, presence_threshold=t1, onset_threshold=min(t1, base.onset_threshold))
+        trials = lookback_trials(probs, reference, class_name, config, step_seconds, lookback_grid, scoring)
+        lookback = best_lookback(trials)
+        trial = next(t for t in trials if t.lookback_seconds == lookback)
+        rank = (round(trial.error_rate, 9), round(trial.onset_error, 9), abs(t1 - base.presence_threshold))
+        if best is None or rank < best[0]:
+            best = (rank, dataclasses.replace(config, lookback_seconds=lookback))
+    return best[1]
+
+
+__all__ = ["best_thresholds", "LookbackTrial", "lookback_trials", "best_lookback", "ONSET_ERROR_CAP"]

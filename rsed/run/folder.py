@@ -80,6 +80,7 @@ def row_config(experiment: Experiment) -> dict:
             "timesteps": e.timesteps,
             "default_timesteps": e.default_timesteps,
             "classes": e.classes,
+            **({"recipe": e.recipe, "augment": dataclasses.asdict(e.augment), "validation": dataclasses.asdict(e.validation), "threshold_grid": e.threshold_grid} if e.beyond_paper else {}),
         }
     )
 
@@ -134,11 +135,12 @@ def open_run(out: Path, identity: dict, experiment: Experiment, *, overwrite: bo
 
 
 
-def model_folder(out: Path, architecture: str, class_name: str, tau: int | None = None) -> Path:
+def model_folder(out: Path, architecture: str, class_name: str, tau: int | None = None, recipe: str = "") -> Path:
     """Where a detector lives: ``models/<class>_crnn_t<tau>`` (what ``rsed detect`` reads),
     ``models/cnn/<class>_cnn_t<tau>`` and ``models/fnn/<class>_fnn`` (kept apart, so
-    ``rsed detect --models RUN/models`` never averages a CNN into a CRNN ensemble)."""
-    models = Path(out) / "models"
+    ``rsed detect --models RUN/models`` never averages a CNN into a CRNN ensemble); the
+    detectors of a training recipe other than the paper's one level deeper, ``models/<recipe>/...``."""
+    models = Path(out) / "models" / recipe if recipe else Path(out) / "models"
     if architecture == "crnn":
         return models / f"{class_name}_crnn_t{tau}"
     if architecture == "fnn":

@@ -10,6 +10,7 @@ import numpy as np
 
 from .folder import _finish, _log, _reuse_or_prepare, _stored_key, model_folder, model_key
 from .rows import Experiment
+from .sources import NO_SOURCES, Sources, training_data
 
 
 def _sequences(cache: Path, spec_mean, spec_std, frames_per_step: int):
@@ -25,29 +26,38 @@ def _sequences(cache: Path, spec_mean, spec_std, frames_per_step: int):
     return seqs
 
 
-def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str, tau: int, caches: dict, *, overwrite: bool = False) -> Path:
-    """Train one detector unless a complete one with the same key exists; return its folder."""
+def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str, tau: int, caches: dict, *, overwrite: bool = False, sources: Sources = NO_SOURCES) -> Path:
+    """Train one detector unless a complete one with the same key exists; return its folder.
+
+    A row beyond the paper (:attr:`Experiment.beyond_paper`) keys its detectors by its recipe
+    too, and trains on what :func:`rsed.run.sources.training_data` gives.
+    """
     from ..features.stats import compute_stats
     from ..models.builders import describe
     from ..models.detector import DetectorSpec, is_complete, save_detector
+    from ..training.augment import SpecAugment
     from ..training.fit import build_model, train_detector
-    from ..training.streaming import CachedSteps
 
-    model_config = dataclasses.replace(experiment.model, timesteps=tau)
-    folder = model_folder(out, experiment.architecture, class_name, tau)
-    train_cache = caches[experiment.train_subset, class_name]
-    val_cache = caches[experiment.validation_subset, class_name]
-    key = model_key([experiment.architecture, model_config, experiment.training, experiment.features], [train_cache, val_cache])
+    e = experiment
+    model_config = dataclasses.replace(e.model, timesteps=tau)
+    folder = model_folder(out, e.architecture, class_name, tau, e.recipe)
+    train_cache = caches[e.train_subset, class_name]
+    val_cache = caches[e.validation_subset, class_name]
+    recipe = [e.augment, e.validation, e.source_split] if e.beyond_paper else []
+    key = model_key([e.architecture, model_config, e.training, e.features, *recipe], [train_cache, val_cache])
     if _reuse_or_prepare(folder, key, is_complete(folder), overwrite=overwrite):
         _log(f"{folder.name}: trained already, reusing")
         return folder
     mean, std = compute_stats([train_cache])
-    train = CachedSteps(train_cache, mean, std, experiment.features.frames_per_step)  # windows read from disk while training
-    val = _sequences(val_cache, mean, std, experiment.features.frames_per_step)
-    _log(f"{folder.name}: training ({experiment.training.schedule} schedule, {len(train)} training clips, {len(val)} validation clips)")
-    model = build_model(experiment.architecture, model_config, experiment.features.frames_per_step, experiment.features.n_mels, seed=experiment.training.seed)
+    train = training_data(root, e, class_name, train_cache, mean, std, sources)
+    val = _sequences(val_cache, mean, std, e.features.frames_per_step)
+    what = "clips mixed on the fly per epoch" if e.augment.mix_on_the_fly else "training clips"
+    _log(f"{folder.name}: training ({e.training.schedule} schedule, {len(train)} {what}, {len(val)} validation clips of {e.validation_subset})")
+    model = build_model(e.architecture, model_config, e.features.frames_per_step, e.features.n_mels, seed=e.training.seed)
     started = time.time()
-    history = train_detector(model, train, val, experiment.training, folder, resume_key=key)
+    a = e.augment
+    spec = SpecAugment(a.spec_time_masks, a.spec_time_width, a.spec_freq_masks, a.spec_freq_width, a.spec_max_shift) if a.spec else None
+    history = train_detector(model, train, val, e.training, folder, resume_key=key, spec=spec)
     spec = DetectorSpec(class_name, experiment.architecture, model_config, experiment.features, experiment.training, tuple(mean), tuple(std), history.logit_shift)
     save_detector(folder, model, spec)
     _finish(folder, key, time.time() - started, describe(model))
@@ -93,7 +103,7 @@ def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, c
 
 
 
-def _train_members(root: Path, out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool) -> tuple[dict[str, Path], dict[str, bool]]:
+def _train_members(root: Path, out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool, sources: Sources = NO_SOURCES) -> tuple[dict[str, Path], dict[str, bool]]:
     """Train or reuse the models of one class's ensemble: ``({tag: folder}, {tag: reused})``."""
     folders, reused = {}, {}
     for tag in experiment.members(class_name):
@@ -102,7 +112,7 @@ def _train_members(root: Path, out: Path, experiment: Experiment, class_name: st
             folders[tag] = train_or_load_baseline(out, experiment, class_name, caches, overwrite=overwrite)
         else:
             tau = int(tag[1:])
-            key_before = _stored_key(model_folder(out, experiment.architecture, class_name, tau))
-            folders[tag] = train_or_load(root, out, experiment, class_name, tau, caches, overwrite=overwrite)
+            key_before = _stored_key(model_folder(out, experiment.architecture, class_name, tau, experiment.recipe))
+            folders[tag] = train_or_load(root, out, experiment, class_name, tau, caches, overwrite=overwrite, sources=sources)
         reused[tag] = key_before is not None and key_before == _stored_key(folders[tag])
     return folders, reused

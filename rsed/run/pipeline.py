@@ -24,6 +24,7 @@ from .members import _train_members
 from .predictions import _output_stem, _subset_probabilities
 from .results import _write_row_record, write_results
 from .rows import Experiment, RunResult
+from .sources import NO_SOURCES, Sources, source_setup
 
 
 def resolve_classes(root: Path, experiment: Experiment, classes: list[str] | None) -> list[str]:
@@ -52,8 +53,9 @@ def _subsets(root: Path, experiment: Experiment, classes: list[str]) -> list[str
     return subsets
 
 
-def _build_caches(root: Path, out: Path, experiment: Experiment, classes: list[str], subsets: list[str], workers: int | None) -> dict:
-    """Feature caches of every (subset, class); the FNN row's under ``('baseline', subset, class)``."""
+def _build_caches(root: Path, out: Path, experiment: Experiment, classes: list[str], subsets: list[str], workers: int | None, sources: Sources = NO_SOURCES) -> dict:
+    """Feature caches of every (subset, class); the FNN row's under ``('baseline', subset, class)``.
+    A subset of held-out recordings is read from its own data root (``sources``)."""
     from ..features.cache import build_cache
 
     caches = {}
@@ -61,7 +63,7 @@ def _build_caches(root: Path, out: Path, experiment: Experiment, classes: list[s
         for c in classes:
             if subset == experiment.test_subset and not find_mixture_sets(root, subset, [c]):
                 continue
-            mixtures = mixture_set(root, subset, c)
+            mixtures = mixture_set(sources.root_for(root, subset), subset, c)
             if experiment.architecture == "fnn":
                 from ..features.baseline import extract_baseline_file
 
@@ -106,20 +108,21 @@ def run(
         _log(f"row {experiment.row_id}: skipped, {reason}")
         return RunResult(out, [], row=experiment.row_id, skipped=reason)
     open_run(out, run_identity(root, experiment, classes), experiment, overwrite=overwrite)
+    experiment, sources = source_setup(root, out, experiment)
     subsets = _subsets(root, experiment, row_classes)
     _log(f"row {experiment.row_id} ({experiment.name}): classes {', '.join(row_classes)}; subsets {', '.join(subsets)}; {experiment.training.schedule} schedule")
-    caches = _build_caches(root, out, experiment, row_classes, subsets, workers)
+    caches = _build_caches(root, out, experiment, row_classes, subsets, workers, sources)
     result = RunResult(out, row_classes, row=experiment.row_id)
     record: dict = {"per_class": {}}
     for c in row_classes:
-        folders, reused = _train_members(root, out, experiment, c, caches, overwrite=overwrite)
+        folders, reused = _train_members(root, out, experiment, c, caches, overwrite=overwrite, sources=sources)
         class_record = {"members": {tag: _model_info(f, out, reused[tag]) for tag, f in folders.items()}, "scores": {}, "member_scores": {}}
-        post, class_record["postprocess"] = _choose_postprocess(root, out, experiment, c, folders, caches)
-        for subset in subsets[2:]:
+        post, class_record["postprocess"] = _choose_postprocess(sources.root_for(root, experiment.validation_subset), out, experiment, c, folders, caches)
+        for subset in subsets[1:]:  # validation (beside the test subsets: the gap is what generalisation costs), dev, test
             cache = caches.get(("baseline", subset, c) if experiment.architecture == "fnn" else (subset, c))
             if cache is None:
                 continue
-            score, member_scores = _score_subset(root, out, experiment, c, subset, folders, cache, post)
+            score, member_scores = _score_subset(sources.root_for(root, subset), out, experiment, c, subset, folders, cache, post)
             result.scores.setdefault(subset, {})[c] = score
             class_record["scores"][subset] = dataclasses.asdict(score)
             for tag, member_score in member_scores.items():
@@ -144,6 +147,12 @@ def _choose_postprocess(root: Path, out: Path, experiment: Experiment, class_nam
         return base, {"lookback_seconds": base.lookback_seconds, "chosen_on": None}
     probs, _ = _subset_probabilities(out, experiment, class_name, experiment.validation_subset, folders, cache)
     reference = mixture_set(root, experiment.validation_subset, class_name).events()
+    if experiment.threshold_grid:
+        from ..evaluation.lookback import best_thresholds
+
+        best = best_thresholds(probs, reference, class_name, base, experiment.features.step_seconds, experiment.lookback_grid, experiment.threshold_grid, experiment.scoring)
+        _log(f"{class_name}: t1 {best.presence_threshold:g}, t2 {best.onset_threshold:g}, look-back {best.lookback_seconds:g} s (lowest error rate on {experiment.validation_subset})")
+        return best, {**dataclasses.asdict(best), "chosen_on": experiment.validation_subset, "threshold_grid": list(experiment.threshold_grid)}
     trials = lookback_trials(probs, reference, class_name, base, experiment.features.step_seconds, experiment.lookback_grid, experiment.scoring)
     chosen = best_lookback(trials)
     _log(f"{class_name}: onset look-back {chosen:g} s (lowest error rate on {experiment.validation_subset} among {', '.join(f'{t:g}' for t in sorted(experiment.lookback_grid))} s)")
@@ -160,7 +169,7 @@ def _score_subset(
     """
     from ..data.layout import write_event_list
 
-    arch, tags = experiment.architecture, list(folders)
+    tags = list(folders)
     estimates = out / "estimates" / subset
     reference = mixture_set(root, subset, class_name).events()
     probs, member_probs = _subset_probabilities(out, experiment, class_name, subset, folders, cache)
@@ -168,7 +177,7 @@ def _score_subset(
     if len(tags) > 1:
         for tag in tags:
             events = _decide(member_probs[tag], class_name, experiment, post)
-            write_event_list(estimates / f"{class_name}_{arch}_{tag}.csv", events)
+            write_event_list(estimates / f"{_output_stem(experiment, class_name, [tag])}.csv", events)
             member_scores[tag] = score_class(class_name, reference, events, experiment.scoring)
     events = _decide(probs, class_name, experiment, post)
     write_event_list(estimates / f"{_output_stem(experiment, class_name, tags)}.csv", events)

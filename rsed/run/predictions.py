@@ -92,7 +92,7 @@ def _subset_probabilities(out: Path, experiment: Experiment, class_name: str, su
         if arch == "fnn":
             member_probs[tag] = predict_baseline_subset(folder, cache, predictions / f"{stem}.npz")
         else:
-            member_probs[tag] = predict_subset([folder], cache, predictions / f"{class_name}_{arch}_{tag}.npz")
+            member_probs[tag] = predict_subset([folder], cache, predictions / f"{_output_stem(experiment, class_name, [tag])}.npz")
     if len(tags) == 1:
         return member_probs[tags[0]], member_probs
     probs = ensemble_predictions([member_probs[t] for t in tags])
@@ -103,5 +103,6 @@ def _subset_probabilities(out: Path, experiment: Experiment, class_name: str, su
 
 
 def _output_stem(experiment: Experiment, class_name: str, tags: list[str]) -> str:
-    arch = experiment.architecture
-    return f"{class_name}_{arch}" if arch == "fnn" else f"{class_name}_{arch}_" + "+".join(tags)
+    """File stem of a class's predictions and estimates: ``<class>_<arch>[_<recipe>]_<tags joined by +>`` (``<class>_fnn``)."""
+    arch = experiment.architecture + (f"_{experiment.recipe}" if experiment.recipe else "")
+    return f"{class_name}_{arch}" if experiment.architecture == "fnn" else f"{class_name}_{arch}_" + "+".join(tags)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config import (
     PAPER_TIMESTEPS,
+    AugmentConfig,
     BaselineFeatureConfig,
     BaselineModelConfig,
     BaselinePostprocessConfig,
@@ -22,6 +23,7 @@ from ..config import (
     PostprocessConfig,
     ScoringConfig,
     TrainConfig,
+    ValidationConfig,
     paper_postprocess,
 )
 from ..evaluation.scoring import ClassScore, class_average
@@ -62,6 +64,19 @@ class Experiment:
     #: Onset look-backs (s) tried per class on the validation subset (rsed/evaluation/lookback.py); empty:
     #: ``PostprocessConfig.lookback_seconds`` for every class.
     lookback_grid: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+    #: Training beyond the paper (issue 17): mixing on the fly, recording-chain and spectrogram augmentation.
+    augment: AugmentConfig = AugmentConfig()
+    #: The validation data: the paper's devtrain mixtures, or mixtures of held-out training recordings.
+    validation: ValidationConfig = ValidationConfig()
+    #: Presence thresholds t1 tried per class on the validation subset together with the look-back
+    #: (rsed/evaluation/lookback.py); empty: the paper's t1.
+    threshold_grid: tuple[float, ...] = ()
+    #: Name of a training recipe other than the paper's (empty): its detectors live in
+    #: ``models/<recipe>/`` and its prediction and estimate files carry the name, so rows of
+    #: several recipes share a run folder without overwriting each other.
+    recipe: str = ""
+    #: The source split the training subset was mixed from: the sources of mixing on the fly and of held-out validation.
+    source_split: str = "devtrain"
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
@@ -83,6 +98,11 @@ class Experiment:
 
     def postprocess_for(self, class_name: str) -> PostprocessConfig:
         return paper_postprocess(class_name)
+
+    @property
+    def beyond_paper(self) -> bool:
+        """Whether the row trains or validates otherwise than the paper (its detectors' keys then say how)."""
+        return self.augment != AugmentConfig() or self.validation != ValidationConfig() or bool(self.threshold_grid)
 
 
 @dataclass

@@ -24,7 +24,9 @@ from ..config import ModelConfig, TrainConfig, config_hash
 from ..errors import RsedError
 from ..features.windows import StepSequence, WindowSampler, tiled_windows
 from ..models.builders import build_cnn, build_crnn
+from .augment import SpecAugment, SpecAugmented
 from .distribute import check_strategy, make_strategy, precision_policy, prepare_multiworker_fit, training_replica
+from .onthefly import OnTheFly
 from .plots import plot_training_curves
 from .resume import ResumableTraining
 from .streaming import CachedSteps, CacheWindowSampler
@@ -83,12 +85,18 @@ def _tensorboard(log_dir: Path) -> list[keras.callbacks.Callback]:
     return [keras.callbacks.TensorBoard(log_dir=str(log_dir), write_graph=False, profile_batch=0)]
 
 
-def make_sampler(train, tau: int, config: TrainConfig) -> WindowSampler | CacheWindowSampler:
-    """The batch source for ``train``: clips in memory (a list of :class:`StepSequence`) or a
-    feature cache streamed from disk (:class:`rsed.training.streaming.CachedSteps`)."""
-    if isinstance(train, CachedSteps):
-        return CacheWindowSampler(train, tau, positive_fraction=config.positive_fraction, seed=config.seed)
-    return WindowSampler(list(train), tau, positive_fraction=config.positive_fraction, seed=config.seed)
+def make_sampler(train, tau: int, config: TrainConfig, spec: SpecAugment | None = None):
+    """The batch source for ``train``: clips in memory (a list of :class:`StepSequence`), a
+    feature cache streamed from disk (:class:`rsed.training.streaming.CachedSteps`), or anything
+    with a ``make_sampler(tau, config)`` method (clips mixed on the fly,
+    :class:`rsed.training.onthefly.OnTheFly`). ``spec`` masks the windows of every batch."""
+    if hasattr(train, "make_sampler"):
+        sampler = train.make_sampler(tau, config)
+    elif isinstance(train, CachedSteps):
+        sampler = CacheWindowSampler(train, tau, positive_fraction=config.positive_fraction, seed=config.seed)
+    else:
+        sampler = WindowSampler(list(train), tau, positive_fraction=config.positive_fraction, seed=config.seed)
+    return sampler if spec is None else SpecAugmented(sampler, spec, config.seed)
 
 
 def window_dataset(sampler, batch_size: int, steps_per_epoch: int, first_epoch: Callable[[], int] = lambda: 0):
@@ -130,6 +138,25 @@ def window_dataset(sampler, batch_size: int, steps_per_epoch: int, first_epoch: 
     return dataset.with_options(options)
 
 
+@keras.saving.register_keras_serializable(package="rsed")
+class WeightedBinaryCrossentropy(keras.losses.Loss):
+    """Binary cross-entropy per step with event steps weighted by ``pos_weight`` (natural sampling, weighted loss)."""
+
+    def __init__(self, pos_weight: float = 1.0, name: str = "weighted_binary_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.pos_weight = float(pos_weight)
+
+    def call(self, y_true, y_pred):
+        ops = keras.ops
+        y_true = ops.cast(y_true, "float32")
+        p = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0 - 1e-7)
+        loss = -(self.pos_weight * y_true * ops.log(p) + (1.0 - y_true) * ops.log1p(-p))
+        return ops.mean(loss, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "pos_weight": self.pos_weight}
+
+
 #: Name of the metric that early stopping and the best checkpoint watch under prior correction.
 CORRECTED_LOSS = "corrected_loss"
 
@@ -159,14 +186,14 @@ def compile_detector(model: keras.Model, config: TrainConfig, logit_shift: float
         metrics.append(keras.metrics.MeanMetricWrapper(corrected_crossentropy(logit_shift), name=CORRECTED_LOSS))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=keras2_decay_schedule(config.learning_rate, config.decay)),
-        loss="binary_crossentropy",
+        loss="binary_crossentropy" if config.pos_weight == 1.0 else WeightedBinaryCrossentropy(config.pos_weight),
         metrics=metrics,
     )
 
 
 def train_detector(
     model: keras.Model,
-    train: list[StepSequence] | CachedSteps,
+    train: list[StepSequence] | CachedSteps | OnTheFly,
     validation: list[StepSequence],
     config: TrainConfig,
     out_dir: str | Path,
@@ -174,11 +201,14 @@ def train_detector(
     verbose: int | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     resume_key: str = "",
+    spec: SpecAugment | None = None,
 ) -> keras.callbacks.History:
     """Fit ``model`` (built for windows of ``tau`` steps) and leave it holding its best weights.
 
     ``train`` is either clips in memory or a feature cache read from disk batch by batch
-    (:class:`rsed.training.streaming.CachedSteps`); both give the same batches. Early stopping and the
+    (:class:`rsed.training.streaming.CachedSteps`), both giving the same batches, or clips mixed
+    anew for every epoch (:class:`rsed.training.onthefly.OnTheFly`); ``spec`` masks every training
+    batch (:func:`rsed.training.augment.spec_augment`). Early stopping and the
     best checkpoint watch the validation loss on fixed non-overlapping windows of the validation
     clips (under prior correction, the loss of the corrected outputs, :data:`CORRECTED_LOSS`);
     stopping may only come after ``config.min_epochs`` epochs. ``config.strategy`` and
@@ -201,7 +231,7 @@ def train_detector(
     distributed = config.strategy != "default" or policy is not None
     train_model = training_replica(model, strategy, policy) if distributed else model
     x_val, y_val = tiled_windows(validation, tau)
-    sampler = make_sampler(train, tau, config)
+    sampler = make_sampler(train, tau, config, spec)
     try:
         logit_shift = 0.0
         if config.prior_correction:

@@ -33,6 +33,8 @@ class CachedSteps:
     mean: np.ndarray
     std: np.ndarray
     frames_per_step: int
+    #: Only the clips with these group names (file stems) take part; None: every clip of the cache.
+    clips: frozenset | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "path", Path(self.path))
@@ -42,7 +44,9 @@ class CachedSteps:
     def __len__(self) -> int:
         """Number of clips in the cache."""
         with open_cache(self.path) as handle:
-            return int(handle.attrs["n_clips"])
+            if self.clips is None:
+                return int(handle.attrs["n_clips"])
+            return sum(1 for name in handle["clips"] if name in self.clips)
 
 
 class CacheWindowSampler:
@@ -74,6 +78,8 @@ class CacheWindowSampler:
         try:
             clips = self._file["clips"]
             for name in sorted(clips):
+                if self.source.clips is not None and name not in self.source.clips:
+                    continue
                 logmel, frame_labels = clips[name]["logmel"], clips[name]["labels"][()]
                 if logmel.ndim != 2 or logmel.shape[0] != frame_labels.shape[0]:
                     raise CacheError(self.source.path, f"clip {name}: {logmel.shape} features for {frame_labels.shape} labels")
