@@ -142,8 +142,9 @@ class AugmentConfig:
     ``mix_on_the_fly``: every epoch trains on ``clips_per_epoch`` new clips of ``clip_seconds``
     mixed from the training *sources* (rsed/training/onthefly.py; EBR uniform in ``ebr_range`` dB, an
     event with probability ``clip_presence``) instead of the fixed training subset.
-    ``chain``: each source goes through a random recording chain before mixing, and some
-    mixtures are band-limited or MP3-coded (rsed/training/augment.py; needs ``mix_on_the_fly``).
+    ``chain``: each source goes through a random recording chain before mixing and the mixture
+    gets a random level (rsed/training/augment.py; needs ``mix_on_the_fly``). ``mixture_prob``:
+    the share of clips band-limited or MP3-coded as a whole, as phones and sensors record.
     ``spec``: SpecAugment time and frequency masks and band shifts on the training windows.
     """
 
@@ -153,8 +154,10 @@ class AugmentConfig:
     clip_presence: float = 0.5
     ebr_range: tuple[float, float] = (-6.0, 6.0)
     chain: bool = False
-    #: Probability that each source (and the mixture) goes through its random chain when ``chain``.
+    #: Probability that each source (and the mixture's level) goes through its random chain when ``chain``.
     chain_prob: float = 1.0
+    #: Probability that a clip mixed on the fly is band-limited (8, 16 or 22.05 kHz) or MP3-coded as a whole.
+    mixture_prob: float = 0.0
     spec: bool = False
     spec_time_masks: int = 1
     spec_time_width: int = 4
@@ -178,6 +181,15 @@ class ValidationConfig:
     holdout_fraction: float = 0.25
     mixtures_per_class: int = 60
     seed: int = 7
+
+
+#: The recipe of the project's recommended detector, the row ``crnn_plus`` (issue 17,
+#: docs/interpretation.md "A detector for recordings it has never heard"): what measured best on
+#: the source-disjoint validation subset.
+PLUS_AUGMENT = AugmentConfig(mix_on_the_fly=True)
+PLUS_VALIDATION = ValidationConfig(source_disjoint=True)
+#: Presence thresholds t1 the ``crnn_plus`` row tries on validation (with the look-back).
+PLUS_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @dataclass(frozen=True)
@@ -324,6 +336,9 @@ __all__ = [
     "PostprocessConfig",
     "AugmentConfig",
     "ValidationConfig",
+    "PLUS_AUGMENT",
+    "PLUS_VALIDATION",
+    "PLUS_THRESHOLDS",
     "ScoringConfig",
     "MiniDataConfig",
     "BaselineFeatureConfig",

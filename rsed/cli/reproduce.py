@@ -28,6 +28,11 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser, *, rows: bool = Tru
     )
     parser.add_argument("--mixed-precision", action="store_true", help="train in float16 on a GPU (ignored on the CPU)")
     parser.add_argument(
+        "--seed",
+        type=int,
+        help="training seed of every detector (default: 1234 for CRNNs and CNNs, 0 for the FNN); a run folder holds one seed, so report several seeds from several folders",
+    )
+    parser.add_argument(
         "--deterministic",
         action="store_true",
         help="deterministic TensorFlow ops on one CPU thread: the same weights run after run (slower; docs/robustness.md)",
@@ -52,7 +57,7 @@ def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
     unknown = [n for n in names if n not in available]
     if unknown:
         raise RsedError(None, f"unknown row(s) {', '.join(unknown)}; choose from all, {', '.join(available)}")
-    options = dict(strategy=getattr(args, "strategy", "default"), mixed_precision=bool(getattr(args, "mixed_precision", False)))
+    options = dict(strategy=getattr(args, "strategy", "default"), mixed_precision=bool(getattr(args, "mixed_precision", False)), seed=getattr(args, "seed", None))
     return [with_training_options(available[n], **options) for n in names]
 
 

@@ -67,7 +67,9 @@ def training_data(root: Path, experiment: Experiment, class_name: str, train_cac
     with CacheWindowSampler(cached, 1, positive_fraction=0.0) as natural:  # the event-step share of real mixtures
         natural_rate = natural.index.natural_rate
     pool = SourcePool(sources.train, class_name, experiment.features.sample_rate)
-    recipe = ClipRecipe(seconds=a.clip_seconds, presence=a.clip_presence, ebr_range=tuple(a.ebr_range), augment=a.chain, chain_prob=a.chain_prob)
+    recipe = ClipRecipe(
+        seconds=a.clip_seconds, presence=a.clip_presence, ebr_range=tuple(a.ebr_range), augment=a.chain, chain_prob=a.chain_prob, mixture_prob=a.mixture_prob
+    )
     return OnTheFly(pool, experiment.features, tuple(mean), tuple(std), recipe, a.clips_per_epoch, natural_rate)
 
 

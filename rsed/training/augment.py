@@ -30,10 +30,10 @@ BACKGROUND_AUGMENT = ChainProfile(
     rates=(16000, 22050, 44100), rate_weights=(0.05, 0.05, 0.9),
     eq_prob=0.5, eq_bands=(1, 2), eq_gain_db=6.0, low_cut_prob=0.2, low_cut_hz=(50.0, 200.0),
 )
-#: Rates a whole mixture is band-limited to (a phone, a 16 kHz sensor, a 22 kHz file) and how often.
+#: Rates a whole mixture is band-limited to (a phone, a 16 kHz sensor, a 22 kHz file), and the
+#: share of augmented mixtures that are MP3-coded instead.
 MIXTURE_RATES = (8000, 16000, 22050)
-MIXTURE_BAND_LIMIT_PROB = 0.15
-MIXTURE_MP3_PROB = 0.05
+MIXTURE_MP3_SHARE = 0.25
 
 
 def augment_event(y: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -49,14 +49,13 @@ def augment_background(y: np.ndarray, sr: int, rng: np.random.Generator) -> np.n
 
 
 def augment_mixture(y: np.ndarray, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Sometimes band-limit a whole mixture (:data:`MIXTURE_RATES`) or code it as MP3; same rate and length."""
-    u = rng.random(3)
-    if u[0] < MIXTURE_BAND_LIMIT_PROB:
-        rate = int(MIXTURE_RATES[int(u[1] * len(MIXTURE_RATES))])
-        y = _resize(band_limit(band_limit(y, sr, rate), rate, sr), y.size)
-    if u[2] < MIXTURE_MP3_PROB:
-        y = mp3_round_trip(y, sr, float(rng.uniform(0.3, 0.9)))
-    return y
+    """A whole clip as a band-limited recording (:data:`MIXTURE_RATES`) or, for :data:`MIXTURE_MP3_SHARE`
+    of the clips, MP3-coded; same rate and length."""
+    u = rng.random(2)
+    if u[0] < MIXTURE_MP3_SHARE:
+        return mp3_round_trip(y, sr, float(0.3 + 0.65 * u[1]))
+    rate = int(MIXTURE_RATES[int(u[1] * len(MIXTURE_RATES))])
+    return _resize(band_limit(band_limit(y, sr, rate), rate, sr), y.size)
 
 
 def _at_rate(y: np.ndarray, chain: RecordingChain, sr: int, n: int) -> np.ndarray:

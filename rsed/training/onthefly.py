@@ -71,6 +71,8 @@ class ClipRecipe:
     #: Probability that a source (event, background) or the mixture goes through its random chain.
     chain_prob: float = 1.0
     gain_db: tuple[float, float] = (-10.0, 6.0)
+    #: Probability that a clip as a whole is band-limited or MP3-coded (:func:`augment_mixture`), chains or not.
+    mixture_prob: float = 0.0
 
 
 def render_clip(pool: SourcePool, recipe: ClipRecipe, rng: np.random.Generator) -> tuple[np.ndarray, float | None, float | None]:
@@ -80,7 +82,7 @@ def render_clip(pool: SourcePool, recipe: ClipRecipe, rng: np.random.Generator) 
     bg = pool.background(int(rng.integers(len(pool.backgrounds))))
     start = int(rng.integers(0, max(1, bg.size - n + 1)))
     background = fit_length(np.asarray(bg[start:], dtype=np.float64), n)
-    u = rng.random(3)  # whether the background, the event and the mixture are augmented
+    u = rng.random(4)  # whether the background, the event, the mixture's level and the whole clip are augmented
     if recipe.augment and u[0] < recipe.chain_prob:
         background = augment_background(background, sr, rng)
     onset = offset = None
@@ -98,7 +100,9 @@ def render_clip(pool: SourcePool, recipe: ClipRecipe, rng: np.random.Generator) 
         y, _ = mix(background, None, anti_clipping_factor=recipe.anti_clipping_factor)
         onset = offset = None
     if recipe.augment and u[2] < recipe.chain_prob:
-        y = augment_mixture(y, sr, rng) * 10.0 ** (rng.uniform(*recipe.gain_db) / 20.0)
+        y = y * 10.0 ** (rng.uniform(*recipe.gain_db) / 20.0)
+    if u[3] < recipe.mixture_prob:
+        y = augment_mixture(y, sr, rng)
     return y, onset, offset
 
 
