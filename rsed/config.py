@@ -222,7 +222,14 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class MiniDataConfig:
-    """Size of the embedded mini dataset (``rsed data mini``)."""
+    """Size and kind of the embedded mini dataset (``rsed data mini``, docs/interpretation.md).
+
+    ``held_out``: devtest sources hold event designs, recording conditions and background sounds
+    that devtrain's never do (version 4's test of recordings never heard); False: both splits
+    are draws of one distribution (other files, the same kinds), the in-distribution contrast.
+    ``recording_chains``: each event file goes through its own room, microphone, rate and codec;
+    False: dry 44.1 kHz events.
+    """
 
     seed: int = 2017
     events_per_class_per_split: int = 36
@@ -230,6 +237,8 @@ class MiniDataConfig:
     background_seconds: float = 30.0
     sample_rate: int = 44100
     classes: tuple[str, ...] = DCASE2017_CLASSES
+    held_out: bool = True
+    recording_chains: bool = True
 
 
 @dataclass(frozen=True)

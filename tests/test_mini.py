@@ -209,3 +209,16 @@ def test_refuses_to_overwrite_foreign_sources(tmp_path):
 def test_rejects_unknown_class():
     with pytest.raises(ValueError, match="dogbark"):
         generate_mini("/nonexistent-never-created", MiniDataConfig(classes=("dogbark",)), progress=False)
+
+
+def test_in_distribution_and_dry_variants(tmp_path):
+    """``held_out=False``: devtest draws from devtrain's distribution; ``recording_chains=False``: dry 44.1 kHz events."""
+    config = MiniDataConfig(events_per_class_per_split=4, bgs_per_scene_per_split=1, background_seconds=3.0, classes=("gunshot",), held_out=False, recording_chains=False)
+    root = generate_mini(tmp_path, config, progress=False)
+    assert set(_families(root, "devtest", "gunshot").values()).isdisjoint(HELD_OUT_FAMILIES["gunshot"])
+    meta = json.loads((root / SOURCE_DIR / SOURCES_FILE).read_text())
+    assert {b["variant"] for b in meta["devtest"]["bgs"]} == {None}
+    for split in SPLITS:
+        for entry in meta[split]["events"]["gunshot"]:
+            assert entry["chain"]["native_rate"] == SR and entry["chain"]["rt60"] == 0.0
+            assert sf.info(str(root / SOURCE_DIR / "events" / "gunshot" / entry["file"])).samplerate == SR

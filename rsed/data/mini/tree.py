@@ -23,7 +23,7 @@ from ...config import MiniDataConfig
 from ...errors import DataError
 from ...fileio import write_json, write_yaml
 from ...parallel import ordered_map, resolve_workers
-from ..chain import ChainProfile, apply_chain, draw_chain, mp3_available
+from ..chain import ChainProfile, RecordingChain, apply_chain, draw_chain, mp3_available
 from ..layout import MIXTURE_DIR, SOURCE_DIR, SPLITS
 from .backgrounds import SCENES, make_background
 from .events import FAMILIES, make_event_file, split_families
@@ -47,6 +47,8 @@ def _marker(config: MiniDataConfig) -> dict:
         "background_seconds": float(config.background_seconds),
         "sample_rate": int(config.sample_rate),
         "classes": [str(c) for c in config.classes],
+        "held_out": bool(config.held_out),
+        "recording_chains": bool(config.recording_chains),
     }
     missing = {f.name for f in dataclasses.fields(config)} - set(cfg)
     if missing:  # a field added to MiniDataConfig must be added here too
@@ -119,14 +121,15 @@ def _write_source(job: _SourceJob) -> tuple[dict, dict]:
     rng = _rng(job.config.seed, job.split, job.kind, job.name, job.i)
     sr = int(job.config.sample_rate)
     filename = f"{job.name}_{job.split}_{job.i:03d}.wav"
+    kind = job.split if job.config.held_out else "devtrain"  # the distribution this split's files are drawn from
     if job.kind == "bg":
-        y, variant = make_background(rng, job.name, float(job.config.background_seconds), sr, job.split)
+        y, variant = make_background(rng, job.name, float(job.config.background_seconds), sr, kind)
         write_audio(job.base / "bgs" / job.name / filename, y, sr, subtype=SUBTYPE)
         return {"filepath": f"{job.name}/{filename}", "classname": job.name}, {"file": f"{job.name}/{filename}", "variant": variant}
-    families = split_families(job.name, job.split)
+    families = split_families(job.name, kind)
     family = families[job.i % len(families)]
     y, (start, end) = make_event_file(rng, job.name, sr, family)
-    chain = draw_chain(rng, EVENT_CHAINS[job.split])
+    chain = draw_chain(rng, EVENT_CHAINS[kind]) if job.config.recording_chains else RecordingChain(native_rate=sr)
     level = float(np.max(np.abs(y)))
     y = apply_chain(y, sr, chain, rng)
     y *= level / (np.max(np.abs(y)) + 1e-20)
