@@ -192,17 +192,31 @@ PLUS_VALIDATION = ValidationConfig(source_disjoint=True)
 PLUS_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
+#: How the onset is found before the peak (paper section 2.5: "a certain number of frames is checked
+#: before the peak; the first frame with p > 0.5 is determined to be the onset"): 'earliest', the
+#: first step above t2 anywhere in the look-back, also across a dip below t2 (the literal reading);
+#: 'contiguous', the start of the run of steps above t2 that holds the peak (walking back from the
+#: peak while p > t2).
+ONSET_RULES = ("earliest", "contiguous")
+
+
 @dataclass(frozen=True)
 class PostprocessConfig:
     """Sliding-ensemble thresholds (paper section 2.5).
 
     ``presence_threshold`` is t1, ``onset_threshold`` t2; ``lookback_seconds`` is how far
-    before the peak the onset is searched (not stated in the paper).
+    before the peak the onset is searched (not stated in the paper); ``onset_rule`` one of
+    :data:`ONSET_RULES`.
     """
 
     presence_threshold: float = 0.5
     onset_threshold: float = 0.5
     lookback_seconds: float = 3.0
+    onset_rule: str = "earliest"
+
+    def __post_init__(self):
+        if self.onset_rule not in ONSET_RULES:
+            raise ValueError(f"unknown onset rule {self.onset_rule!r}; choose from {', '.join(ONSET_RULES)}")
 
 
 def paper_postprocess(class_name: str) -> PostprocessConfig:
@@ -343,6 +357,7 @@ __all__ = [
     "TrainConfig",
     "SHORT_TRAIN",
     "PostprocessConfig",
+    "ONSET_RULES",
     "AugmentConfig",
     "ValidationConfig",
     "PLUS_AUGMENT",

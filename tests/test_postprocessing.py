@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rsed.config import PostprocessConfig
-from rsed.inference.postprocessing import detect_event, ensemble_average, sliding_average
+from rsed.inference.postprocessing import detect_event, ensemble_average, find_onset, sliding_average
 
 
 def test_sliding_average_by_hand():
@@ -45,3 +45,18 @@ def test_ensemble_average():
     np.testing.assert_allclose(ensemble_average([np.array([0.2, 0.4]), np.array([0.6, 0.8]), np.array([1.0, 0.0])]), [0.6, 0.4])
     with pytest.raises(ValueError):
         ensemble_average([np.zeros(3), np.zeros(4)])
+
+
+def test_onset_rules_across_a_dip_below_t2():
+    # peak at step 6; steps 1 and 4-7 above t2 = 0.5, steps 2-3 dip below it.
+    probs = np.array([0.0, 0.6, 0.1, 0.2, 0.55, 0.7, 0.95, 0.9, 0.3, 0.0])
+    earliest = PostprocessConfig(presence_threshold=0.8, lookback_seconds=3.0)
+    contiguous = PostprocessConfig(presence_threshold=0.8, lookback_seconds=3.0, onset_rule="contiguous")
+    assert detect_event(probs, 0.5, earliest).onset_step == 1  # across the dip
+    assert detect_event(probs, 0.5, contiguous).onset_step == 4  # the run that holds the peak
+    assert find_onset(probs, 6, 0.5, PostprocessConfig(lookback_seconds=0.5, onset_rule="contiguous")) == 5  # cut at the window start
+    flat = np.array([0.6, 0.7, 0.9])
+    assert find_onset(flat, 2, 1.0, contiguous) == 0 == find_onset(flat, 2, 1.0, earliest)  # no dip: the rules agree
+    assert find_onset(np.array([0.2, 0.4]), 1, 1.0, contiguous) == 1  # peak not above t2: the peak
+    with pytest.raises(ValueError, match="onset rule"):
+        PostprocessConfig(onset_rule="latest")

@@ -57,9 +57,9 @@ def detect_event(probs: np.ndarray, step_seconds: float, config: PostprocessConf
     """The paper's decision: at most one event per clip.
 
     An event is present when the peak probability exceeds t1 (``presence_threshold``). The
-    onset is the first step with p > t2 (``onset_threshold``) in the look-back window of
-    ``lookback_seconds`` before the peak (the peak included); the offset is the start of the
-    first step after the peak with p <= t2, or the end of the clip. Offsets are not scored.
+    onset is found by :func:`find_onset` in the look-back window of ``lookback_seconds`` before
+    the peak (the peak included); the offset is the start of the first step after the peak
+    with p <= t2, or the end of the clip. Offsets are not scored.
     """
     probs = np.asarray(probs, dtype=np.float64)
     if probs.ndim != 1 or probs.size == 0:
@@ -86,16 +86,26 @@ def lookback_steps(step_seconds: float, config: PostprocessConfig) -> int:
 
 
 def find_onset(probs: np.ndarray, peak: int, step_seconds: float, config: PostprocessConfig) -> int:
-    """The onset step of the event peaking at ``peak``: the first step with p > t2 in the
-    look-back window ``[peak - lookback, peak]`` (cut at the sequence start), the peak itself
-    when none is.
+    """The onset step of the event peaking at ``peak``, searched in the look-back window
+    ``[peak - lookback, peak]`` (cut at the sequence start) by ``config.onset_rule``:
 
-    The one place the onset rule lives: :func:`detect_event` and the stream monitor
-    (:mod:`rsed.inference.stream_rule`, which passes the recent probabilities) both call it.
+    - 'earliest': the first step with p > t2 in the window, also when steps at or below t2
+      lie between it and the peak;
+    - 'contiguous': walking back from the peak while p > t2, the last step reached (the start
+      of the run above t2 that holds the peak, cut at the window start).
+
+    The peak itself when it is not above t2. The one place the onset rule lives:
+    :func:`detect_event` and the stream monitor (:mod:`rsed.inference.stream_rule`, which passes
+    the recent probabilities) both call it.
     """
     start = max(0, peak - lookback_steps(step_seconds, config))
-    above = np.flatnonzero(np.asarray(probs[start : peak + 1]) > config.onset_threshold)
-    return start + int(above[0]) if above.size else peak
+    above = np.asarray(probs[start : peak + 1]) > config.onset_threshold
+    if not above[-1]:
+        return peak
+    if config.onset_rule == "contiguous":
+        below = np.flatnonzero(~above)
+        return start + int(below[-1]) + 1 if below.size else start
+    return start + int(np.argmax(above))
 
 
 def ensemble_average(sequences: list[np.ndarray]) -> np.ndarray:
