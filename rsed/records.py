@@ -24,14 +24,24 @@ def read_json(path: Path) -> dict:
     return data
 
 
+def _row_choices(record: dict, key: str, kind: type) -> dict:
+    """``{class: value}`` of one post-processing choice (``key``) that a row record holds per class."""
+    values = {}
+    for class_name, per_class in (record.get("per_class") or {}).items():
+        value = ((per_class or {}).get("postprocess") or {}).get(key)
+        if value is not None:
+            values[str(class_name)] = kind(value)
+    return values
+
+
 def row_lookbacks(record: dict) -> dict[str, float]:
     """``{class: onset look-back in s}`` that a row record holds (records from before look-backs were chosen hold none)."""
-    lookbacks = {}
-    for class_name, per_class in (record.get("per_class") or {}).items():
-        lookback = ((per_class or {}).get("postprocess") or {}).get("lookback_seconds")
-        if lookback is not None:
-            lookbacks[str(class_name)] = float(lookback)
-    return lookbacks
+    return _row_choices(record, "lookback_seconds", float)
+
+
+def row_onset_rules(record: dict) -> dict[str, str]:
+    """``{class: onset rule}`` that a row record holds (records from before the rule was chosen hold none: 'earliest' then)."""
+    return _row_choices(record, "onset_rule", str)
 
 
 def read_row_records(out: str | Path) -> list[dict]:

@@ -3,12 +3,14 @@
 Steps of 0.1 s; the class is gunshot (t1 = 0.5). Each curve is background 0.1 with a few raised stretches.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 
 from rsed.config import paper_postprocess
 from rsed.data.layout import MixtureEvent
-from rsed.evaluation.lookback import ONSET_ERROR_CAP, LookbackTrial, best_lookback, lookback_trials
+from rsed.evaluation.lookback import ONSET_ERROR_CAP, LookbackTrial, best_lookback, best_thresholds, best_trial, lookback_trials
 
 STEP = 0.1
 CLASS = "gunshot"
@@ -78,3 +80,24 @@ def test_bad_grids_and_empty_trials_are_refused():
     with pytest.raises(ValueError, match="no look-back"):
         best_lookback([])
     assert best_lookback([LookbackTrial(2.0, 0.5, 0.1), LookbackTrial(1.0, 0.5, 0.1)]) == 1.0
+
+
+def test_the_onset_rule_is_chosen_with_the_lookback():
+    # The late-peak cry: 'earliest' with 3 s reaches the first burst across the dip; 'contiguous' stops at the dip.
+    probs = {"late.wav": LATE_PEAK[0], "quiet.wav": QUIET[0]}
+    reference = [LATE_PEAK[1], QUIET[1]]
+    trials = lookback_trials(probs, reference, CLASS, BASE, STEP, (1.0, 3.0), rules=("earliest", "contiguous"))
+    assert [(t.onset_rule, t.lookback_seconds) for t in trials] == [("earliest", 1.0), ("earliest", 3.0), ("contiguous", 1.0), ("contiguous", 3.0)]
+    by = {(t.onset_rule, t.lookback_seconds): t for t in trials}
+    assert by["earliest", 3.0].error_rate == 0.0 and by["contiguous", 3.0].error_rate == pytest.approx(2.0)
+    assert (best_trial(trials).onset_rule, best_trial(trials).lookback_seconds) == ("earliest", 3.0)
+    # The bump before an impulsive event: 'contiguous' ignores the bump at any look-back; on a tie the rule listed first wins.
+    probs = {"bump.wav": BUMP_BEFORE[0], "quiet.wav": QUIET[0]}
+    reference = [BUMP_BEFORE[1], QUIET[1]]
+    trials = lookback_trials(probs, reference, CLASS, BASE, STEP, (3.0,), rules=("earliest", "contiguous"))
+    assert [t.error_rate for t in trials] == [pytest.approx(2.0), 0.0]
+    assert best_trial(trials).onset_rule == "contiguous"
+    tied = [LookbackTrial(1.0, 0.0, 0.1, "contiguous"), LookbackTrial(0.5, 0.0, 0.1, "earliest")]
+    assert best_trial(tied).onset_rule == "contiguous"  # listed first
+    chosen = best_thresholds(probs, reference, CLASS, dataclasses.replace(BASE, presence_threshold=0.8), STEP, (3.0,), (0.5, 0.8), rules=("earliest", "contiguous"))
+    assert chosen.onset_rule == "contiguous" and chosen.lookback_seconds == 3.0

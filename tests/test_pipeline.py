@@ -17,13 +17,13 @@ import numpy as np
 import pytest
 
 from rsed.cli import main as cli_main
-from rsed.config import BaselineTrainConfig, FeatureConfig, MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig, paper_postprocess
+from rsed.config import ONSET_RULES, BaselineTrainConfig, FeatureConfig, MiniDataConfig, MixtureConfig, ModelConfig, TrainConfig, paper_postprocess
 from rsed.data.layout import read_event_list
 from rsed.data.mini import generate_mini
 from rsed.data.mixing import synthesize
 from rsed.errors import RsedError
 from rsed.evaluation.analysis import open_run
-from rsed.evaluation.lookback import LookbackTrial, best_lookback
+from rsed.evaluation.lookback import LookbackTrial, best_trial
 from rsed.inference.postprocessing import detect_all
 from rsed.models.detector import load_detector
 from rsed.run.pipeline import run, run_rows
@@ -92,17 +92,18 @@ def test_lookback_is_chosen_on_validation_and_applied_to_devtest(finished_run, e
         post = record["per_class"][cls]["postprocess"]
         assert post["chosen_on"] == "devtrain"
         trials = [LookbackTrial(**t) for t in post["trials"]]
-        assert [t.lookback_seconds for t in trials] == sorted(experiment.lookback_grid)
-        assert post["lookback_seconds"] == best_lookback(trials)
+        assert [(t.onset_rule, t.lookback_seconds) for t in trials] == [(r, lb) for r in ONSET_RULES for lb in sorted(experiment.lookback_grid)]
+        assert (post["onset_rule"], post["lookback_seconds"]) == (best_trial(trials).onset_rule, best_trial(trials).lookback_seconds)
         probs = {}
         for subset in ("devtrain", "devtest"):
             with np.load(out / "predictions" / subset / f"{stem}.npz") as data:
                 probs[subset] = {n: data[n] for n in data.files if n != "__key__"}
-        config = dataclasses.replace(paper_postprocess(cls), lookback_seconds=post["lookback_seconds"])
+        config = dataclasses.replace(paper_postprocess(cls), lookback_seconds=post["lookback_seconds"], onset_rule=post["onset_rule"])
         expected = detect_all(probs["devtest"], cls, config, experiment.features.step_seconds)
         written = read_event_list(out / "estimates" / "devtest" / f"{stem}.csv")
         assert [(e.filename, e.onset) for e in written] == [(e.filename, e.onset) for e in expected]
-    assert open_run(out).postprocess("gunshot").lookback_seconds == record["per_class"]["gunshot"]["postprocess"]["lookback_seconds"]
+    chosen = record["per_class"]["gunshot"]["postprocess"]
+    assert open_run(out).postprocess("gunshot") == dataclasses.replace(paper_postprocess("gunshot"), lookback_seconds=chosen["lookback_seconds"], onset_rule=chosen["onset_rule"])
 
 
 def test_second_run_retrains_nothing(finished_run, data_root, experiment):

@@ -10,9 +10,9 @@ Which detectors form a class's ensemble (docs/analysis.md):
    timestep for the short one's demo row); else every detector of that class and architecture, which must share
    their feature and training settings.
 
-The thresholds are the paper's (t1 per class, t2 = 0.5) and the onset look-back is the one the
-run chose on its validation subset for that ensemble (rsed/evaluation/lookback.py; the default 3 s for
-detectors outside a run), as the run applied them.
+The thresholds are the paper's (t1 per class, t2 = 0.5) and the onset look-back and onset rule are
+the ones the run chose on its validation subset for that ensemble (rsed/evaluation/lookback.py; the
+default 3 s and 'earliest' for detectors outside a run), as the run applied them.
 Any audio libsndfile reads (WAV, FLAC, OGG, MP3 with libsndfile >= 1.1) at any rate and with any
 number of channels is resampled to the detectors' rate and down-mixed by averaging the
 channels; the whole file is one probability sequence, whatever its length.
@@ -30,7 +30,7 @@ import numpy as np
 from ..config import FeatureConfig, PostprocessConfig, paper_postprocess
 from ..errors import AudioError, CacheError, RsedError
 from ..models.detector import DetectorSpec, is_complete, load_spec
-from ..records import read_row_records, row_lookbacks
+from ..records import read_row_records, row_lookbacks, row_onset_rules
 from .postprocessing import detect_event
 
 #: Architecture used when a class has detectors of several architectures and none is asked for.
@@ -145,8 +145,8 @@ def recorded_ensembles(models: Path) -> dict[tuple[str, str], tuple[int, ...]]:
     return {key: taus for key, (taus, _) in _recorded_rows(models).items()}
 
 
-def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...], float | None]]:
-    """``{(architecture, class): (timesteps, onset look-back in s or None)}`` by the tiers of :func:`recorded_ensembles`."""
+def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...], tuple | None]]:
+    """``{(architecture, class): (timesteps, (onset look-back in s, onset rule) or None)}`` by the tiers of :func:`recorded_ensembles`."""
     models = Path(models)
     if models.name != "models" or not (models.parent / "results" / "rows").is_dir():
         return {}
@@ -159,13 +159,14 @@ def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...],
         try:
             arch, row = str(record["architecture"]), str(record["row"])
             recorded = {str(c): tuple(int(t) for t in taus) for c, taus in record["timesteps"].items()}
-            lookbacks = row_lookbacks(record)
+            lookbacks, rules = row_lookbacks(record), row_onset_rules(record)
         except (KeyError, TypeError, ValueError, AttributeError):
             continue
         tier = 0 if row == arch else 1 if row == f"{arch}_demo" else 2
         for class_name, taus in recorded.items():
             if taus:
-                tiers.setdefault((arch, class_name), {}).setdefault(tier, set()).add((taus, lookbacks.get(class_name)))
+                choice = (lookbacks[class_name], rules.get(class_name, "earliest")) if class_name in lookbacks else None
+                tiers.setdefault((arch, class_name), {}).setdefault(tier, set()).add((taus, choice))
     found = {}
     for key, by_tier in tiers.items():
         best = by_tier[min(by_tier)]
@@ -177,12 +178,14 @@ def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...],
 
 def recorded_lookback(models: Path, architecture: str, class_name: str, timesteps: tuple[int, ...]) -> float | None:
     """The onset look-back (s) the run owning ``models`` chose for this ensemble, or None (then the default applies)."""
-    return _lookback_in(_recorded_rows(models), architecture, class_name, timesteps)
+    choice = _choice_in(_recorded_rows(models), architecture, class_name, timesteps)
+    return None if choice is None else choice[0]
 
 
-def _lookback_in(rows: dict, architecture: str, class_name: str, timesteps: tuple[int, ...]) -> float | None:
-    taus, lookback = rows.get((architecture, class_name), ((), None))
-    return lookback if tuple(sorted(taus)) == tuple(sorted(timesteps)) else None
+def _choice_in(rows: dict, architecture: str, class_name: str, timesteps: tuple[int, ...]) -> tuple | None:
+    """``(look-back in s, onset rule)`` recorded for this ensemble, or None."""
+    taus, choice = rows.get((architecture, class_name), ((), None))
+    return choice if tuple(sorted(taus)) == tuple(sorted(timesteps)) else None
 
 
 def choose_ensembles(
@@ -252,13 +255,13 @@ def load_detectors(
         loaded = [load_detector(folder) for folder, _ in entries]
         specs = tuple(spec for _, spec in loaded)
         post = paper_postprocess(class_name)
-        lookback = _lookback_in(rows, arch, class_name, tuple(s.timesteps for s in specs))
+        choice = _choice_in(rows, arch, class_name, tuple(s.timesteps for s in specs))
         ensembles[class_name] = Ensemble(
             class_name=class_name,
             architecture=arch,
             folders=tuple(folder for folder, _ in entries),
             specs=specs,
-            postprocess=post if lookback is None else dataclasses.replace(post, lookback_seconds=lookback),
+            postprocess=post if choice is None else dataclasses.replace(post, lookback_seconds=choice[0], onset_rule=choice[1]),
             models=tuple(model for model, _ in loaded),
         )
     return ensembles

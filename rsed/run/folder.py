@@ -58,6 +58,7 @@ def run_identity(root: Path, experiment: Experiment, classes: list[str] | None) 
             "training": dataclasses.asdict(e.training),
             "scoring": dataclasses.asdict(e.scoring),
             "lookback_grid": e.lookback_grid,
+            "onset_rules": e.onset_rules,
             "baseline": {
                 "features": dataclasses.asdict(e.baseline_features),
                 "model": dataclasses.asdict(e.baseline_model),

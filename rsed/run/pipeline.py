@@ -135,29 +135,42 @@ def run(
 
 
 def _choose_postprocess(root: Path, out: Path, experiment: Experiment, class_name: str, folders: dict[str, Path], caches: dict) -> tuple[PostprocessConfig, dict]:
-    """The paper's thresholds with the look-back that does best on the validation subset (rsed/evaluation/lookback.py), and its record.
+    """The paper's thresholds with the onset rule and look-back that do best on the validation subset (rsed/evaluation/lookback.py), and its record.
 
-    The FNN row keeps the baseline's own post-processing; an empty ``lookback_grid`` keeps the default look-back.
+    The FNN row keeps the baseline's own post-processing; an empty ``lookback_grid`` keeps the
+    default look-back and the first of ``onset_rules``.
     """
-    from ..evaluation.lookback import best_lookback, lookback_trials
+    from ..evaluation.lookback import best_trial, lookback_trials
 
-    base = experiment.postprocess_for(class_name)
+    base = dataclasses.replace(experiment.postprocess_for(class_name), onset_rule=experiment.onset_rules[0])
     cache = caches.get((experiment.validation_subset, class_name))
     if experiment.architecture == "fnn" or not experiment.lookback_grid or cache is None:
-        return base, {"lookback_seconds": base.lookback_seconds, "chosen_on": None}
+        fixed = {"lookback_seconds": base.lookback_seconds, "chosen_on": None}
+        return base, fixed if experiment.architecture == "fnn" else {**fixed, "onset_rule": base.onset_rule}
     probs, _ = _subset_probabilities(out, experiment, class_name, experiment.validation_subset, folders, cache)
     reference = mixture_set(root, experiment.validation_subset, class_name).events()
+    rules, step = experiment.onset_rules, experiment.features.step_seconds
     if experiment.threshold_grid:
         from ..evaluation.lookback import best_thresholds
 
-        best = best_thresholds(probs, reference, class_name, base, experiment.features.step_seconds, experiment.lookback_grid, experiment.threshold_grid, experiment.scoring)
-        _log(f"{class_name}: t1 {best.presence_threshold:g}, t2 {best.onset_threshold:g}, look-back {best.lookback_seconds:g} s (lowest error rate on {experiment.validation_subset})")
-        return best, {**dataclasses.asdict(best), "chosen_on": experiment.validation_subset, "threshold_grid": list(experiment.threshold_grid)}
-    trials = lookback_trials(probs, reference, class_name, base, experiment.features.step_seconds, experiment.lookback_grid, experiment.scoring)
-    chosen = best_lookback(trials)
-    _log(f"{class_name}: onset look-back {chosen:g} s (lowest error rate on {experiment.validation_subset} among {', '.join(f'{t:g}' for t in sorted(experiment.lookback_grid))} s)")
-    record = {"lookback_seconds": chosen, "chosen_on": experiment.validation_subset, "trials": [dataclasses.asdict(t) for t in trials]}
-    return dataclasses.replace(base, lookback_seconds=chosen), record
+        best = best_thresholds(probs, reference, class_name, base, step, experiment.lookback_grid, experiment.threshold_grid, experiment.scoring, rules)
+        chosen = f"t1 {best.presence_threshold:g}, t2 {best.onset_threshold:g}, {best.onset_rule} onset, look-back {best.lookback_seconds:g} s"
+        _log(f"{class_name}: {chosen} (lowest error rate on {experiment.validation_subset})")
+        return best, {**dataclasses.asdict(best), "chosen_on": experiment.validation_subset, "threshold_grid": list(experiment.threshold_grid), "onset_rules": list(rules)}
+    trials = lookback_trials(probs, reference, class_name, base, step, experiment.lookback_grid, experiment.scoring, rules)
+    chosen = best_trial(trials)
+    _log(
+        f"{class_name}: {chosen.onset_rule} onset, look-back {chosen.lookback_seconds:g} s (lowest error rate on {experiment.validation_subset} "
+        f"among {' and '.join(rules)} with {', '.join(f'{t:g}' for t in sorted(experiment.lookback_grid))} s)"
+    )
+    record = {
+        "lookback_seconds": chosen.lookback_seconds,
+        "onset_rule": chosen.onset_rule,
+        "chosen_on": experiment.validation_subset,
+        "onset_rules": list(rules),
+        "trials": [dataclasses.asdict(t) for t in trials],
+    }
+    return dataclasses.replace(base, lookback_seconds=chosen.lookback_seconds, onset_rule=chosen.onset_rule), record
 
 
 def _score_subset(

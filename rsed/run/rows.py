@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import (
+    ONSET_RULES,
     PAPER_TIMESTEPS,
     AugmentConfig,
     BaselineFeatureConfig,
@@ -64,6 +65,9 @@ class Experiment:
     #: Onset look-backs (s) tried per class on the validation subset (rsed/evaluation/lookback.py); empty:
     #: ``PostprocessConfig.lookback_seconds`` for every class.
     lookback_grid: tuple[float, ...] = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0)
+    #: Onset rules (``PostprocessConfig.onset_rule``) tried per class with the look-backs; ties go to
+    #: the one listed first. One rule fixes it (``rsed reproduce --onset-rule``).
+    onset_rules: tuple[str, ...] = ONSET_RULES
     #: Training beyond the paper (issue 17): mixing on the fly, recording-chain and spectrogram augmentation.
     augment: AugmentConfig = AugmentConfig()
     #: The validation data: the paper's devtrain mixtures, or mixtures of held-out training recordings.
@@ -81,6 +85,8 @@ class Experiment:
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}")
+        if not self.onset_rules or any(r not in ONSET_RULES for r in self.onset_rules):
+            raise ValueError(f"onset rules must be among {', '.join(ONSET_RULES)}, got {self.onset_rules}")
 
     @property
     def row_id(self) -> str:

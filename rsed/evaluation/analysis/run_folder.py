@@ -26,6 +26,8 @@ class Run:
     row: str = ""
     #: Onset look-back (s) per class as the run chose it on the validation subset (rsed/evaluation/lookback.py).
     lookbacks: dict = field(default_factory=dict)
+    #: Onset rule per class as the run chose it with the look-back ('earliest' where none is recorded).
+    onset_rules: dict = field(default_factory=dict)
 
     @property
     def features(self) -> FeatureConfig:
@@ -54,8 +56,8 @@ class Run:
         return tuple(table.get(class_name, self.experiment.get("default_timesteps", ())))
 
     def postprocess(self, class_name: str) -> PostprocessConfig:
-        """The thresholds the run applied: the paper's t1 per class, t2 = 0.5, and the look-back it chose."""
-        base = paper_postprocess(class_name)
+        """The thresholds the run applied: the paper's t1 per class, t2 = 0.5, and the look-back and onset rule it chose."""
+        base = dataclasses.replace(paper_postprocess(class_name), onset_rule=self.onset_rules.get(class_name, "earliest"))
         lookback = self.lookbacks.get(class_name)
         return base if lookback is None else dataclasses.replace(base, lookback_seconds=float(lookback))
 
@@ -98,7 +100,7 @@ def open_run(folder: str | Path, row: str | None = None) -> Run:
 
     A DataError names what is missing; a CacheError names an unreadable record file.
     """
-    from ...records import read_row_records, row_lookbacks
+    from ...records import read_row_records, row_lookbacks, row_onset_rules
 
     folder = Path(folder)
     rows = folder / "results" / "rows"
@@ -111,11 +113,11 @@ def open_run(folder: str | Path, row: str | None = None) -> Run:
         for class_name, per_class in record["per_class"].items():
             for subset, score in per_class["scores"].items():
                 scores.setdefault(subset, {})[class_name] = score
-        lookbacks = row_lookbacks(record)
+        lookbacks, onset_rules = row_lookbacks(record), row_onset_rules(record)
         from_dict(FeatureConfig, experiment["features"])
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise DataError(rows, f"no usable row record ({exc})") from None
-    return Run(folder, experiment, scores, str(record.get("row", "")), lookbacks)
+    return Run(folder, experiment, scores, str(record.get("row", "")), lookbacks, onset_rules)
 
 
 # ----------------------------------------------------------------------------------------
