@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -60,8 +61,11 @@ class MixtureConfig:
 class FeatureConfig:
     """Log-mel spectrogram parameters (paper section 2.1).
 
-    46 ms window = 2048 samples at 44.1 kHz; 128 mel bands; the hop (1024 samples, 23.2 ms,
-    half the window), the 4 frames of a model step (92.9 ms) and the log floor are our choices
+    46 ms window = 2048 samples at 44.1 kHz; 128 mel bands. The defaults are the short
+    schedule's (and the model builders'): hop 1024 samples (23.2 ms, half the window) with 4
+    frames per model step (92.9 ms), chosen for speed on the CPU. The paper schedule uses
+    :data:`PAPER_FEATURES`, librosa's default hop of 512 samples with 8 frames per step (the
+    same 92.9 ms steps). The hop, the frames per step and the log floor are our choices
     (docs/interpretation.md).
     """
 
@@ -90,6 +94,11 @@ class FeatureConfig:
         return config_hash(self)
 
 
+#: The paper schedule's features: its 46 ms window and 128 mel bands are librosa's defaults at
+#: 44.1 kHz, whose default hop is 512 samples (NOTES section 7); 8 frames make a 92.9 ms step.
+PAPER_FEATURES = FeatureConfig(hop_length=512, frames_per_step=8)
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """CRNN hyperparameters (paper sections 2.2-2.4, Table 3)."""
@@ -107,7 +116,14 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training schedule (Table 3): Adam, lr 0.001, Keras-2 decay 0.01, >= 100 epochs, patience 15."""
+    """Training schedule (Table 3): Adam, lr 0.001, Keras-2 decay 0.01, >= 100 epochs, patience 15.
+
+    An epoch is ``steps_per_epoch`` batches; ``None`` (the paper schedule) means one pass over
+    the training windows: the number of windows of the training set (hop one step over every
+    clip at least tau steps long, ``WindowIndex.n_windows``) divided by ``batch_size``, rounded
+    up. Under oversampling (``positive_fraction`` > 0) a pass draws that many windows with the
+    sampler's batch composition, not every window exactly once.
+    """
 
     learning_rate: float = 1e-3
     decay: float = 0.01
@@ -115,10 +131,13 @@ class TrainConfig:
     max_epochs: int = 300
     patience: int = 15
     batch_size: int = 64
-    steps_per_epoch: int = 200
+    steps_per_epoch: int | None = None
+    #: Share of every batch drawn from the windows holding event steps (0: natural sampling,
+    #: uniform over all windows). The paper names no remedy for the imbalance (docs/interpretation.md).
     positive_fraction: float = 0.3
     #: Shift the trained model's output logit so its probabilities refer to the natural share of
-    #: event steps, not the oversampled batches (rsed.training.fit.sampling_logit_shift).
+    #: event steps, not the oversampled batches (rsed.training.fit.sampling_logit_shift; no shift
+    #: under natural sampling).
     prior_correction: bool = True
     seed: int = 1234
     schedule: str = "paper"
@@ -129,6 +148,18 @@ class TrainConfig:
     mixed_precision: bool = False
     #: Weight of the event steps in the binary cross-entropy (1: plain); with natural sampling, a weighted loss.
     pos_weight: float = 1.0
+
+    def __post_init__(self):
+        if not 0.0 <= self.positive_fraction <= 1.0:
+            raise ValueError(f"positive_fraction must lie in [0, 1], got {self.positive_fraction}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise ValueError(f"steps_per_epoch must be at least 1 (or None: one pass), got {self.steps_per_epoch}")
+
+    def batches_per_epoch(self, n_windows: int) -> int:
+        """Batches of one epoch: ``steps_per_epoch``, or one pass over ``n_windows`` training windows."""
+        if self.steps_per_epoch is not None:
+            return self.steps_per_epoch
+        return max(1, math.ceil(n_windows / self.batch_size))
 
 
 #: The short schedule of ``make demo``: few epochs, named as such in every output.
@@ -353,6 +384,7 @@ __all__ = [
     "PAPER_TIMESTEPS",
     "MixtureConfig",
     "FeatureConfig",
+    "PAPER_FEATURES",
     "ModelConfig",
     "TrainConfig",
     "SHORT_TRAIN",

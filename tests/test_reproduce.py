@@ -12,11 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rsed.config import PAPER_TIMESTEPS, SHORT_TRAIN
+from rsed.cli import build_parser, experiments_from_args
+from rsed.config import PAPER_FEATURES, PAPER_TIMESTEPS, SHORT_TRAIN, FeatureConfig
 from rsed.errors import RsedError
 from rsed.run.folder import _reuse_or_prepare, model_folder, open_run, row_config, run_identity
 from rsed.run.predictions import ensemble_predictions
-from rsed.run.rows import Experiment, experiment_for, paper_rows
+from rsed.run.rows import Experiment, experiment_for, paper_rows, rows_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -84,14 +85,65 @@ def _load(path):
 
 
 def test_one_script_per_row_and_make_runs_them_in_order():
-    rows = paper_rows("paper")
+    rows = {**paper_rows("paper"), "crnn_natural": rows_for("paper")["crnn_natural"]}
     scripts = {_load(p).ROW: p.stem for p in _scripts()}
     assert sorted(scripts) == sorted(rows)
     for row, stem in scripts.items():
         assert stem == f"table{rows[row].table}_{row}"
     makefile = (REPO / "Makefile").read_text()
     listed = re.search(r"^EXPERIMENTS := (.*?)\n\n", makefile, re.S | re.M).group(1).replace("\\", " ").split()
-    assert listed == [scripts[r] for r in rows]  # the registry's order: Table 3, Table 2, Table 4
+    assert listed == [scripts[r] for r in rows]  # the registry's order: Table 3, Table 2, Table 4, then the ablation
+
+
+def test_the_schedules_features_and_epochs():
+    paper, short = experiment_for("paper"), experiment_for("short")
+    assert (paper.features.hop_length, paper.features.frames_per_step) == (512, 8)  # librosa's default hop
+    assert (short.features.hop_length, short.features.frames_per_step) == (1024, 4)
+    assert paper.features.step_seconds == pytest.approx(short.features.step_seconds)  # the same 92.9 ms steps
+    assert short.features == FeatureConfig()  # the builders' defaults
+    assert paper.training.steps_per_epoch is None and short.training.steps_per_epoch == 40  # one pass / 40 batches
+    assert all(e.features == PAPER_FEATURES for e in rows_for("paper").values())
+
+
+@pytest.mark.parametrize("schedule", ["short", "paper"])
+def test_the_natural_sampling_ablation_shares_the_run_folder(tmp_path, schedule):
+    rows = rows_for(schedule)
+    natural, crnn = rows["crnn_natural"], experiment_for(schedule)
+    assert natural.table == "3" and natural.recipe == "natural" and natural.timesteps == crnn.timesteps
+    assert (natural.row_training.positive_fraction, natural.row_training.prior_correction) == (0.0, False)
+    assert natural.training == crnn.training  # the shared settings: one run identity
+    assert _identity(tmp_path, natural) == _identity(tmp_path, crnn)
+    out = tmp_path / "run"
+    open_run(out, _identity(tmp_path, crnn), crnn)
+    open_run(out, _identity(tmp_path, natural), natural)
+    assert json.loads((out / "run.json").read_text())["rows"]["crnn_natural"]["training_changes"] == {"positive_fraction": 0.0, "prior_correction": False}
+    assert model_folder(out, "crnn", "gunshot", 5, natural.recipe) == out / "models" / "natural" / "gunshot_crnn_t5"
+    with pytest.raises(ValueError, match="needs a recipe"):
+        dataclasses.replace(natural, recipe="")
+    with pytest.raises(ValueError, match="unknown TrainConfig"):
+        dataclasses.replace(natural, training_changes=(("positive_fractoin", 0.0),))
+
+
+def test_imbalance_and_onset_switches_apply_to_every_row_and_change_the_run(tmp_path):
+    args = build_parser().parse_args(["reproduce", "--out", "x", "--schedule", "short", "--rows", "crnn_demo", "crnn_natural",
+                                      "--positive-fraction", "0.5", "--no-prior-correction", "--onset-rule", "contiguous"])
+    demo, natural = experiments_from_args(args)
+    assert (demo.row_training.positive_fraction, demo.row_training.prior_correction) == (0.5, False)
+    assert (natural.row_training.positive_fraction, natural.row_training.prior_correction) == (0.0, False)  # the ablation keeps its own
+    assert demo.onset_rules == natural.onset_rules == ("contiguous",)
+    default = experiments_from_args(build_parser().parse_args(["reproduce", "--out", "x", "--schedule", "short"]))[0]
+    assert default.training == SHORT_TRAIN and default.onset_rules == ("earliest", "contiguous")
+    out = tmp_path / "run"
+    open_run(out, _identity(tmp_path, default), default)
+    with pytest.raises(RsedError, match="positive_fraction: 0.3 here, 0.5 now"):
+        open_run(out, _identity(tmp_path, demo), demo)
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["reproduce", "--out", "x", "--positive-fraction", "1.5"])
+    script = _load(REPO / "experiments" / "table3_crnn_natural.py")
+    assert script.ROW == "crnn_natural"
+    help_text = build_parser()._subparsers._group_actions[0].choices["reproduce"].format_help()
+    for option in ("--positive-fraction", "--no-prior-correction", "--onset-rule"):
+        assert option in help_text
 
 
 def test_scripts_report_bad_input_in_one_line(tmp_path, capsys):

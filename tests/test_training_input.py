@@ -308,3 +308,19 @@ def test_importing_rsed_chooses_the_bfc_allocator_unless_the_environment_says_ot
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip() == "true"
     env["TF_CPU_ALLOCATOR_USE_BFC"] = "false"
     assert subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.strip() == "false"
+
+
+def test_an_epoch_is_one_pass_over_the_training_windows_unless_counted(cache, tmp_path):
+    """steps_per_epoch None: windows / batch size, rounded up; natural sampling needs no prior correction."""
+    assert TrainConfig().steps_per_epoch is None and TrainConfig(batch_size=64).batches_per_epoch(1000) == 16
+    assert TrainConfig(steps_per_epoch=40).batches_per_epoch(10**6) == 40
+    with pytest.raises(ValueError, match="positive_fraction"):
+        TrainConfig(positive_fraction=1.5)
+    path, mean, std = cache
+    sequences = _sequences(path, mean, std, FPS)
+    config = TrainConfig(min_epochs=1, max_epochs=1, batch_size=64, positive_fraction=0.0, seed=5)
+    model = build_model("crnn", TINY_MODEL, FPS, 16, seed=1)
+    history = train_detector(model, sequences, sequences[:2], config, tmp_path / "run", verbose=0)
+    n_windows = WindowSampler(sequences, TINY_MODEL.timesteps).n_windows
+    assert history.steps_per_epoch == math.ceil(n_windows / 64) > 1
+    assert history.logit_shift == 0.0  # nothing oversampled: the correction is no shift

@@ -6,6 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
+from ..config import ONSET_RULES, TrainConfig
 from ..errors import RsedError
 from ..run.pipeline import run_rows
 from ..run.rows import SCHEDULES, Experiment, RunResult, experiment_for, paper_rows, rows_for, with_training_options
@@ -37,6 +38,24 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser, *, rows: bool = Tru
         action="store_true",
         help="deterministic TensorFlow ops on one CPU thread: the same weights run after run (slower; docs/robustness.md)",
     )
+    parser.add_argument(
+        "--positive-fraction",
+        type=_fraction,
+        metavar="F",
+        help=f"share of every training batch drawn from windows holding event steps (0: natural sampling; default {TrainConfig().positive_fraction:g}); "
+        "the paper names no remedy for the imbalance (docs/interpretation.md)",
+    )
+    parser.add_argument(
+        "--no-prior-correction",
+        action="store_true",
+        help="keep the trained output as it is instead of shifting its logit back to the natural share of event steps",
+    )
+    parser.add_argument(
+        "--onset-rule",
+        choices=list(ONSET_RULES),
+        help="onset before the peak: 'earliest' step above t2 in the look-back (also across a dip) or the 'contiguous' run "
+        "holding the peak (default: chosen per class on validation with the look-back)",
+    )
     if rows:
         parser.add_argument(
             "--rows",
@@ -48,6 +67,17 @@ def add_reproduce_arguments(parser: argparse.ArgumentParser, *, rows: bool = Tru
     return parser
 
 
+def _fraction(text: str) -> float:
+    """A number in [0, 1] (argparse type)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must lie in [0, 1], got {text}")
+    return value
+
+
 def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
     """The rows an ``rsed reproduce`` command line names, with its training options applied."""
     available = rows_for(args.schedule)
@@ -57,7 +87,14 @@ def experiments_from_args(args: argparse.Namespace) -> list[Experiment]:
     unknown = [n for n in names if n not in available]
     if unknown:
         raise RsedError(None, f"unknown row(s) {', '.join(unknown)}; choose from all, {', '.join(available)}")
-    options = dict(strategy=getattr(args, "strategy", "default"), mixed_precision=bool(getattr(args, "mixed_precision", False)), seed=getattr(args, "seed", None))
+    options = dict(
+        strategy=getattr(args, "strategy", "default"),
+        mixed_precision=bool(getattr(args, "mixed_precision", False)),
+        seed=getattr(args, "seed", None),
+        positive_fraction=getattr(args, "positive_fraction", None),
+        prior_correction=False if getattr(args, "no_prior_correction", False) else None,
+        onset_rule=getattr(args, "onset_rule", None),
+    )
     return [with_training_options(available[n], **options) for n in names]
 
 

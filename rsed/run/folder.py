@@ -43,8 +43,8 @@ def _plain(value):
 def run_identity(root: Path, experiment: Experiment, classes: list[str] | None) -> dict:
     """What makes two invocations the same run: data root, class selection, schedule and shared settings.
 
-    Rows (architecture, timesteps, table) are not part of it: every row of the paper runs
-    into the same folder.
+    Rows (architecture, timesteps, table, a row's own ``training_changes``) are not part of it:
+    every row of the paper, and its ablations, run into the same folder.
     """
     e = experiment
     return _plain(
@@ -82,6 +82,7 @@ def row_config(experiment: Experiment) -> dict:
             "default_timesteps": e.default_timesteps,
             "classes": e.classes,
             **({"recipe": e.recipe, "augment": dataclasses.asdict(e.augment), "validation": dataclasses.asdict(e.validation), "threshold_grid": e.threshold_grid} if e.beyond_paper else {}),
+            **({"recipe": e.recipe, "training_changes": dict(e.training_changes)} if e.training_changes else {}),
         }
     )
 
@@ -198,10 +199,12 @@ def _reuse_or_prepare(folder: Path, key: str, complete: bool, *, overwrite: bool
     return False
 
 
-def _finish(folder: Path, key: str, seconds: float, structure: dict) -> None:
-    """Mark a detector finished: its key, and how long and how many epochs it trained."""
+def _finish(folder: Path, key: str, seconds: float, structure: dict, steps_per_epoch: int | None = None) -> None:
+    """Mark a detector finished: its key, and how long, how many epochs and (given the batches of
+    an epoch) how many optimizer updates it trained; the weights kept are those of the best epoch."""
     log = folder / "train_log.csv"
     epochs = max(0, len(log.read_text().splitlines()) - 1) if log.is_file() else None
-    write_json(folder / "training.json", {"key": key, "seconds": round(seconds, 1), "epochs": epochs, "finished": _now(), "structure": structure, "rsed_version": __version__})
+    counts = {"steps_per_epoch": steps_per_epoch, "updates": epochs * steps_per_epoch if epochs is not None and steps_per_epoch else None}
+    write_json(folder / "training.json", {"key": key, "seconds": round(seconds, 1), "epochs": epochs, **counts, "finished": _now(), "structure": structure, "rsed_version": __version__})
     write_text(folder / "run_key.txt", key + "\n")
     (folder / "pending_key.txt").unlink(missing_ok=True)

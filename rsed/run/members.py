@@ -39,12 +39,13 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
     from ..training.fit import build_model, train_detector
 
     e = experiment
+    training = e.row_training
     model_config = dataclasses.replace(e.model, timesteps=tau)
     folder = model_folder(out, e.architecture, class_name, tau, e.recipe)
     train_cache = caches[e.train_subset, class_name]
     val_cache = caches[e.validation_subset, class_name]
     recipe = [e.augment, e.validation, e.source_split] if e.beyond_paper else []
-    key = model_key([e.architecture, model_config, e.training, e.features, *recipe], [train_cache, val_cache])
+    key = model_key([e.architecture, model_config, training, e.features, *recipe], [train_cache, val_cache])
     if _reuse_or_prepare(folder, key, is_complete(folder), overwrite=overwrite):
         _log(f"{folder.name}: trained already, reusing")
         return folder
@@ -52,16 +53,16 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
     train = training_data(root, e, class_name, train_cache, mean, std, sources)
     val = _sequences(val_cache, mean, std, e.features.frames_per_step)
     what = "clips mixed on the fly per epoch" if e.augment.mix_on_the_fly else "training clips"
-    _log(f"{folder.name}: training ({e.training.schedule} schedule, {len(train)} {what}, {len(val)} validation clips of {e.validation_subset})")
-    model = build_model(e.architecture, model_config, e.features.frames_per_step, e.features.n_mels, seed=e.training.seed)
+    _log(f"{folder.name}: training ({training.schedule} schedule, {len(train)} {what}, {len(val)} validation clips of {e.validation_subset})")
+    model = build_model(e.architecture, model_config, e.features.frames_per_step, e.features.n_mels, seed=training.seed)
     started = time.time()
     a = e.augment
     spec = SpecAugment(a.spec_time_masks, a.spec_time_width, a.spec_freq_masks, a.spec_freq_width, a.spec_max_shift) if a.spec else None
-    history = train_detector(model, train, val, e.training, folder, resume_key=key, spec=spec)
-    spec = DetectorSpec(class_name, experiment.architecture, model_config, experiment.features, experiment.training, tuple(mean), tuple(std), history.logit_shift)
+    history = train_detector(model, train, val, training, folder, resume_key=key, spec=spec)
+    spec = DetectorSpec(class_name, experiment.architecture, model_config, experiment.features, training, tuple(mean), tuple(std), history.logit_shift)
     save_detector(folder, model, spec)
-    _finish(folder, key, time.time() - started, describe(model))
-    _log(f"{folder.name}: trained in {time.time() - started:.0f} s")
+    _finish(folder, key, time.time() - started, describe(model), history.steps_per_epoch)
+    _log(f"{folder.name}: trained in {time.time() - started:.0f} s ({history.steps_per_epoch} batches per epoch)")
     return folder
 
 

@@ -46,6 +46,14 @@ def resolve_classes(root: Path, experiment: Experiment, classes: list[str] | Non
 
 
 
+def data_kind(root: Path) -> str:
+    """'mini' when ``root`` holds the embedded synthetic data (``rsed data mini``'s marker), else 'other'."""
+    from ..data.layout import SOURCE_DIR
+    from ..data.mini.tree import MARKER
+
+    return "mini" if (Path(root) / SOURCE_DIR / MARKER).is_file() else "other"
+
+
 def _subsets(root: Path, experiment: Experiment, classes: list[str]) -> list[str]:
     subsets = [experiment.train_subset, experiment.validation_subset, experiment.dev_subset]
     if any(s.class_name in classes for s in find_mixture_sets(root, experiment.test_subset)):
@@ -74,12 +82,12 @@ def _build_caches(root: Path, out: Path, experiment: Experiment, classes: list[s
 
 
 def _model_info(folder: Path, out: Path, reused: bool) -> dict:
-    """A detector's entry in a row record: folder, whether this run reused it, key, training time, structure."""
+    """A detector's entry in a row record: folder, whether this run reused it, key, training time, epochs, batches per epoch, updates, structure."""
     info = {"folder": str(folder.relative_to(out)), "reused": reused}
     path = folder / "training.json"
     if path.is_file():
         data = read_json(path)
-        info.update({k: data.get(k) for k in ("key", "seconds", "epochs", "structure")})
+        info.update({k: data.get(k) for k in ("key", "seconds", "epochs", "steps_per_epoch", "updates", "structure")})
     return info
 
 
@@ -128,7 +136,7 @@ def run(
             for tag, member_score in member_scores.items():
                 class_record["member_scores"].setdefault(tag, {})[subset] = dataclasses.asdict(member_score)
         record["per_class"][c] = class_record
-    _write_row_record(result, experiment, record, time.time() - started)
+    _write_row_record(result, experiment, record, time.time() - started, data_kind(root))
     write_results(out)
     return result
 

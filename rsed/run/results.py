@@ -14,7 +14,9 @@ from .folder import RUN_FILE, _now, row_config
 from .rows import Experiment, RunResult
 
 
-def _write_row_record(result: RunResult, experiment: Experiment, record: dict, seconds: float) -> None:
+def _write_row_record(result: RunResult, experiment: Experiment, record: dict, seconds: float, data: str = "other") -> None:
+    """Write ``results/rows/<row>.json``; ``data`` is 'mini' for the embedded synthetic data (whose
+    numbers the tables never subtract from the paper's), else 'other'."""
     test = experiment.test_subset if experiment.test_subset in result.scores else experiment.dev_subset
     record.update(
         {
@@ -26,7 +28,11 @@ def _write_row_record(result: RunResult, experiment: Experiment, record: dict, s
             "schedule": experiment.baseline_training.schedule if experiment.architecture == "fnn" else experiment.training.schedule,
             "classes": result.classes,
             "timesteps": {c: list(experiment.timesteps_for(c)) for c in result.classes} if experiment.architecture != "fnn" else {},
-            "subsets": {"dev": experiment.dev_subset, "test": test},
+            "subsets": {"dev": experiment.dev_subset, "test": test, "validation": experiment.validation_subset},
+            "data": data,
+            "recipe": experiment.recipe,
+            "training": dataclasses.asdict(experiment.row_training),
+            "onset_rules": list(experiment.onset_rules),
             "class_average": {sub: dict(zip(("error_rate", "f_measure"), result.averages(sub), strict=True)) for sub in result.scores},
             "config_hash": config_hash(row_config(experiment)),
             "experiment": dataclasses.asdict(experiment),
@@ -112,6 +118,8 @@ def write_results(out: str | Path) -> None:
                     "seconds": r["seconds"],
                     "finished": r["finished"],
                     "models": {f"{c}/{tag}": m for c, pc in r["per_class"].items() for tag, m in pc["members"].items()},
+                    "training": {k: (r.get("training") or {}).get(k) for k in ("positive_fraction", "prior_correction", "steps_per_epoch")},
+                    "onset_rule": {c: (pc.get("postprocess") or {}).get("onset_rule") for c, pc in r["per_class"].items()},
                 }
                 for r in records
             },

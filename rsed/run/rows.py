@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..config import (
     ONSET_RULES,
+    PAPER_FEATURES,
     PAPER_TIMESTEPS,
     AugmentConfig,
     BaselineFeatureConfig,
@@ -81,16 +82,31 @@ class Experiment:
     recipe: str = ""
     #: The source split the training subset was mixed from: the sources of mixing on the fly and of held-out validation.
     source_split: str = "devtrain"
+    #: ``TrainConfig`` fields this row sets over the schedule's ``training`` (an ablation, e.g.
+    #: ``(("positive_fraction", 0.0), ("prior_correction", False))``): the run folder's identity keeps
+    #: the shared ``training``, the row's detectors train with :attr:`row_training` and need a ``recipe``.
+    training_changes: tuple[tuple[str, object], ...] = ()
 
     def __post_init__(self):
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.architecture!r}; choose from {', '.join(ARCHITECTURES)}")
         if not self.onset_rules or any(r not in ONSET_RULES for r in self.onset_rules):
             raise ValueError(f"onset rules must be among {', '.join(ONSET_RULES)}, got {self.onset_rules}")
+        if self.training_changes:
+            if not self.recipe:
+                raise ValueError(f"row {self.row_id!r} changes its training ({dict(self.training_changes)}) and needs a recipe to keep its detectors apart")
+            unknown = sorted(set(dict(self.training_changes)) - {f.name for f in dataclasses.fields(TrainConfig)})
+            if unknown:
+                raise ValueError(f"unknown TrainConfig setting(s) in training_changes: {', '.join(unknown)}")
 
     @property
     def row_id(self) -> str:
         return self.row or self.name.lower()
+
+    @property
+    def row_training(self) -> TrainConfig:
+        """The training this row's detectors get: ``training`` with the row's ``training_changes``."""
+        return dataclasses.replace(self.training, **dict(self.training_changes)) if self.training_changes else self.training
 
     def timesteps_for(self, class_name: str) -> tuple[int, ...]:
         """The ensemble of a class (Table 2), or ``default_timesteps`` for a class the paper lacks."""
@@ -137,7 +153,7 @@ def base_experiment(schedule: str) -> Experiment:
     from ..config import SHORT_BASELINE_TRAIN, SHORT_TRAIN
 
     if schedule == "paper":
-        return Experiment()
+        return Experiment(features=PAPER_FEATURES)
     if schedule == "short":
         return Experiment(training=SHORT_TRAIN, baseline_training=SHORT_BASELINE_TRAIN)
     raise ValueError(f"unknown schedule {schedule!r}; choose 'short' or 'paper'")
@@ -165,6 +181,10 @@ def paper_rows(schedule: str) -> dict[str, Experiment]:
     return rows
 
 
+#: The ablation of the imbalance handling (issue 18): natural sampling, no prior correction.
+NATURAL_SAMPLING = (("positive_fraction", 0.0), ("prior_correction", False))
+
+
 def extra_rows(schedule: str) -> dict[str, Experiment]:
     """The rows beyond the paper's tables.
 
@@ -175,16 +195,28 @@ def extra_rows(schedule: str) -> dict[str, Experiment]:
     (:data:`rsed.config.PLUS_VALIDATION`) with t1 chosen there (:data:`rsed.config.PLUS_THRESHOLDS`);
     one timestep per class in the short schedule, the Table 2 ensembles in the paper's. Its
     detectors live in ``models/plus/`` (recipe "plus").
+    ``crnn_natural``: a Table 3 ablation (issue 18): the schedule's CRNN (``crnn_demo`` in the short
+    schedule, ``crnn`` in the paper's) trained on naturally sampled batches without prior
+    correction (:data:`NATURAL_SAMPLING`); its detectors live in ``models/natural/``.
     """
     from ..config import PLUS_AUGMENT, PLUS_THRESHOLDS, PLUS_VALIDATION
 
     base = base_experiment(schedule)
     short = dict(timesteps=SHORT_TIMESTEPS) if schedule == "short" else {}
+    demo = dataclasses.replace(base, row="crnn_demo", timesteps=SHORT_TIMESTEPS)
     return {
-        "crnn_demo": dataclasses.replace(base, row="crnn_demo", timesteps=SHORT_TIMESTEPS),
+        "crnn_demo": demo,
         "cnn_demo": dataclasses.replace(base, name="CNN", row="cnn_demo", architecture="cnn", timesteps=SHORT_TIMESTEPS),
         "crnn_plus": dataclasses.replace(
             base, name="CRNN+", row="crnn_plus", recipe="plus", augment=PLUS_AUGMENT, validation=PLUS_VALIDATION, threshold_grid=PLUS_THRESHOLDS, **short
+        ),
+        "crnn_natural": dataclasses.replace(
+            demo if schedule == "short" else base,
+            name="CRNN natural sampling",
+            row="crnn_natural",
+            table="3",
+            recipe="natural",
+            training_changes=NATURAL_SAMPLING,
         ),
     }
 
@@ -200,13 +232,29 @@ def experiment_for(schedule: str) -> Experiment:
 
 
 
-def with_training_options(experiment: Experiment, *, strategy: str = "default", mixed_precision: bool = False, seed: int | None = None) -> Experiment:
-    """``experiment`` with the distribution strategy, precision and seed of the command line (docs/training.md).
-
-    ``seed`` (None: the defaults) seeds every detector of the row, the FNN's included.
-    """
-    training = dataclasses.replace(experiment.training, strategy=strategy, mixed_precision=mixed_precision)
-    if seed is None:
-        return dataclasses.replace(experiment, training=training)
-    baseline = dataclasses.replace(experiment.baseline_training, seed=int(seed))
-    return dataclasses.replace(experiment, training=dataclasses.replace(training, seed=int(seed)), baseline_training=baseline)
+def with_training_options(
+    experiment: Experiment,
+    *,
+    strategy: str = "default",
+    mixed_precision: bool = False,
+    seed: int | None = None,
+    positive_fraction: float | None = None,
+    prior_correction: bool | None = None,
+    onset_rule: str | None = None,
+) -> Experiment:
+    """``experiment`` with the options of the command line: the distribution strategy and precision
+    (docs/training.md), the seed (None: the defaults; it seeds every detector of the row, the FNN's
+    included), the share of event windows per batch and the prior correction (None: the
+    schedule's), and a fixed onset rule (None: chosen on validation). They change the shared
+    settings, so the run folder's identity; a row's own ``training_changes`` still apply over them."""
+    changes = {"strategy": strategy, "mixed_precision": mixed_precision}
+    if seed is not None:
+        changes["seed"] = int(seed)
+    if positive_fraction is not None:
+        changes["positive_fraction"] = positive_fraction
+    if prior_correction is not None:
+        changes["prior_correction"] = prior_correction
+    baseline = experiment.baseline_training if seed is None else dataclasses.replace(experiment.baseline_training, seed=int(seed))
+    rules = (onset_rule,) if onset_rule is not None else experiment.onset_rules
+    training = dataclasses.replace(experiment.training, **changes)
+    return dataclasses.replace(experiment, training=training, baseline_training=baseline, onset_rules=rules)

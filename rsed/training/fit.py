@@ -217,7 +217,8 @@ def train_detector(
     ``callbacks`` run after the built-in ones. Also writes ``tensorboard/`` logs and
     ``training_curves.png``. With ``config.prior_correction`` the returned model's output is
     corrected for the oversampled event windows (:func:`sampling_logit_shift`); the History's
-    ``logit_shift`` says by how much (0.0 without). A snapshot in ``out_dir/backup`` of the
+    ``logit_shift`` says by how much (0.0 without), its ``steps_per_epoch`` how many batches an
+    epoch had (:meth:`rsed.config.TrainConfig.batches_per_epoch`). A snapshot in ``out_dir/backup`` of the
     same ``config``, ``resume_key`` (the caller's identity of the data) and architecture is
     resumed; a finished one is only loaded.
     """
@@ -258,9 +259,10 @@ def train_detector(
         ]
         if verbose is None:
             verbose = 1 if sys.stderr.isatty() else 2
+        steps = config.batches_per_epoch(sampler.index.n_windows)
         history = train_model.fit(
-            window_dataset(sampler, config.batch_size, config.steps_per_epoch, lambda: first_epoch.epoch),
-            steps_per_epoch=config.steps_per_epoch,
+            window_dataset(sampler, config.batch_size, steps, lambda: first_epoch.epoch),
+            steps_per_epoch=steps,
             epochs=config.max_epochs,
             validation_data=(x_val, y_val),
             validation_batch_size=256,
@@ -275,6 +277,7 @@ def train_detector(
     if train_model is not model:
         model.set_weights(train_model.get_weights())
     history.logit_shift = logit_shift
+    history.steps_per_epoch = steps
     if logit_shift:
         shift_output_logit(model, logit_shift)
     plot_training_curves(out_dir / "train_log.csv", out_dir / "training_curves.png", title=f"{out_dir.name} ({config.schedule} schedule)")

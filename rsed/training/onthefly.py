@@ -231,5 +231,10 @@ class _Rates:
     def sampled_rate(self, batch_size: int) -> float:
         return self._index.sampled_rate(batch_size)
 
+    @property
+    def n_windows(self) -> int:
+        """Windows of the first epoch's clips (every epoch mixes as many clips of the same length)."""
+        return self._index.n_windows
+
 
 __all__ = ["SourcePool", "ClipRecipe", "render_clip", "MixingSampler", "OnTheFly"]
