@@ -63,8 +63,14 @@ def test_run_writes_scores_tables_and_models(finished_run):
         assert s["n_files"] == 4 and s["n_reference"] == 2
         assert math.isclose(s["error_rate"], (s["substitutions"] + s["deletions"] + s["insertions"]) / s["n_reference"])
     table = (out / "results" / "table4.md").read_text()
-    assert "| ER Model | Glassb. test | Guns. test | Average dev | Average test |" in table
-    assert "short schedule" in table
+    # The mini data: our subsets named, the paper's numbers beside them, never subtracted.
+    assert "| ER Model | Glassb. devtest | Guns. devtest | Average devtrain (val.) | Average devtest | Paper Glassb. test | Paper Guns. test |" in table
+    assert "short schedule" in table and "(+" not in table and "(-" not in table
+    record = json.loads((out / "results" / "rows" / "crnn.json").read_text())
+    assert record["data"] == "mini" and record["subsets"] == {"dev": "devtest", "test": "devtest", "validation": "devtrain"}
+    member = record["per_class"]["gunshot"]["members"]["t2"]
+    assert member["steps_per_epoch"] == 3 and member["updates"] == 3 * member["epochs"]
+    assert json.loads((out / "models" / "gunshot_crnn_t2" / "training.json").read_text())["updates"] == member["updates"]
     folders = sorted(p.name for p in (out / "models").iterdir())
     assert folders == ["glassbreak_crnn_t3", "gunshot_crnn_t2", "gunshot_crnn_t3"]
     model, spec = load_detector(out / "models" / "gunshot_crnn_t2")

@@ -18,7 +18,11 @@ def _score(er, f1):
     return {"error_rate": er, "f_measure": f1}
 
 
-def _record(row, name, table, architecture, per_class, averages, *, timesteps, finished, schedule="short"):
+TRAINING = {"learning_rate": 0.001, "decay": 0.01, "min_epochs": 8, "patience": 15, "steps_per_epoch": 40, "positive_fraction": 0.3, "prior_correction": True}
+FEATURES = {"hop_length": 1024, "frames_per_step": 4}
+
+
+def _record(row, name, table, architecture, per_class, averages, *, timesteps, finished, schedule="short", recipe="", training=TRAINING, changes=()):
     return {
         "row": row,
         "name": name,
@@ -27,8 +31,13 @@ def _record(row, name, table, architecture, per_class, averages, *, timesteps, f
         "schedule": schedule,
         "classes": sorted(per_class),
         "timesteps": timesteps,
-        "subsets": {"dev": "devtest", "test": "evaltest"},
-        "class_average": {"devtest": _score(*averages[0]), "evaltest": _score(*averages[1])},
+        "subsets": {"dev": "devtest", "test": "evaltest", "validation": "devtrain"},
+        "data": "other",
+        "recipe": recipe,
+        "training": training,
+        "onset_rules": ["earliest", "contiguous"],
+        "experiment": {"features": FEATURES, "training_changes": list(changes)},
+        "class_average": {"devtest": _score(*averages[0]), "evaltest": _score(*averages[1]), "devtrain": _score(0.15, 0.9)},
         "per_class": per_class,
         "config_hash": "x",
         "seconds": 1.0,
@@ -36,11 +45,12 @@ def _record(row, name, table, architecture, per_class, averages, *, timesteps, f
     }
 
 
-def _class(dev, test, members, member_scores=None):
+def _class(dev, test, members, member_scores=None, rule="earliest"):
     return {
-        "members": {tag: {"folder": f"models/{tag}", "reused": False, "structure": CRNN_STRUCTURE} for tag in members},
-        "scores": {"devtest": _score(*dev), "evaltest": _score(*test)},
+        "members": {tag: {"folder": f"models/{tag}", "reused": False, "structure": CRNN_STRUCTURE, "updates": 320} for tag in members},
+        "scores": {"devtest": _score(*dev), "evaltest": _score(*test), "devtrain": _score(0.1, 0.95)},
         "member_scores": member_scores or {},
+        "postprocess": {"lookback_seconds": 1.0, "onset_rule": rule, "chosen_on": "devtrain"},
     }
 
 
@@ -80,16 +90,69 @@ def _md_rows(text):
 def test_table4_markdown_and_csv_beside_the_paper(run_folder):
     md = (run_folder / "results" / "table4.md").read_text()
     rows = _md_rows(md)
-    assert rows[0] == ["ER Model", "Babyc. test", "Glassb. test", "Guns. test", "Average dev", "Average test"]
-    assert rows[1] == ["CRNN", "0.31 (+0.10)", "0.19 (+0.00)", "0.60 (+0.19)", "0.20 (+0.03)", "0.37 (+0.08)"]
-    assert rows[2] == ["FNN", "0.90 (+0.10)", "0.38 (+0.00)", "0.73 (+0.20)", "0.53 (+0.00)", "0.67 (+0.04)"]
-    assert "on evaltest" in md and "'dev' on devtest" in md and "short schedule" in md
+    assert rows[0] == ["ER Model", "Babyc. test", "Glassb. test", "Guns. test", "Average devtrain (val.)", "Average dev", "Average test"]
+    assert rows[1] == ["CRNN", "0.31 (+0.10)", "0.19 (+0.00)", "0.60 (+0.19)", "0.15", "0.20 (+0.03)", "0.37 (+0.08)"]
+    assert rows[2] == ["FNN", "0.90 (+0.10)", "0.38 (+0.00)", "0.73 (+0.20)", "0.15", "0.53 (+0.00)", "0.67 (+0.04)"]
+    assert "on evaltest" in md and "'dev' on devtest" in md and "'val.' on devtrain" in md and "short schedule" in md
     assert "CRNN: timesteps babycry t9, glassbreak t3, gunshot t5" in md  # differs from the paper's ensembles
     assert "0.73" in md.split("FNN: the paper prints gunshot 0.53")[1]
     table = list(csv.DictReader(io.StringIO((run_folder / "results" / "table4.csv").read_text())))
     assert [r["model"] for r in table] == ["CRNN", "FNN"]
     assert float(table[0]["babycry"]) == pytest.approx(0.31) and float(table[0]["babycry_paper"]) == pytest.approx(0.21)
     assert float(table[0]["babycry_diff"]) == pytest.approx(0.10)
+    assert float(table[0]["average_devtrain"]) == pytest.approx(0.15) and "average_devtrain_diff" not in table[0]
+
+
+def _rewrite(folder, change):
+    """Rewrite every row record of ``folder`` with ``change(record)`` and rebuild the tables."""
+    for path in (folder / "results" / "rows").glob("*.json"):
+        record = json.loads(path.read_text())
+        change(record)
+        path.write_text(json.dumps(record))
+    write_results(folder)
+
+
+def test_table4_never_subtracts_the_paper_from_the_mini_data(run_folder):
+    _rewrite(run_folder, lambda r: r.update(data="mini"))
+    md = (run_folder / "results" / "table4.md").read_text()
+    rows = _md_rows(md)
+    assert rows[0] == ["ER Model", "Babyc. evaltest", "Glassb. evaltest", "Guns. evaltest", "Average devtrain (val.)", "Average devtest", "Average evaltest",
+                       "Paper Babyc. test", "Paper Glassb. test", "Paper Guns. test", "Paper average dev", "Paper average test"]
+    assert rows[1] == ["CRNN", "0.31", "0.19", "0.60", "0.15", "0.20", "0.37", "0.21", "0.19", "0.41", "0.17", "0.29"]
+    assert "(+" not in md and "(-" not in md and "mini data is synthetic" in md
+    table = list(csv.DictReader(io.StringIO((run_folder / "results" / "table4.csv").read_text())))
+    assert list(table[0]) == ["model", "babycry_evaltest", "glassbreak_evaltest", "gunshot_evaltest", "average_devtrain", "average_devtest", "average_evaltest",
+                              "paper_babycry_test", "paper_glassbreak_test", "paper_gunshot_test", "paper_dev", "paper_test"]
+    assert float(table[0]["paper_test"]) == pytest.approx(0.29)
+
+
+def test_table4_without_evaltest_prints_devtest_once(run_folder):
+    def without_evaltest(r):
+        r.update(subsets={"dev": "devtest", "test": "devtest", "validation": "devtrain"})
+        r["class_average"].pop("evaltest")
+        for pc in r["per_class"].values():
+            pc["scores"].pop("evaltest")
+
+    _rewrite(run_folder, without_evaltest)
+    md = (run_folder / "results" / "table4.md").read_text()
+    rows = _md_rows(md)
+    assert rows[0] == ["ER Model", "Babyc. devtest", "Glassb. devtest", "Guns. devtest", "Average devtrain (val.)", "Average devtest",
+                       "Paper Babyc. test", "Paper Glassb. test", "Paper Guns. test", "Paper average dev", "Paper average test"]
+    assert rows[1][1:6] == ["0.30", "0.10", "0.20", "0.15", "0.20"]  # devtest under one heading only
+    assert "(+" not in md and "no evaltest" in md
+
+
+def test_rows_beyond_the_paper_are_extra_lines_never_subtracted(run_folder):
+    path = run_folder / "results" / "rows" / "crnn_demo.json"
+    record = json.loads(path.read_text())
+    record.update(row="crnn_plus", recipe="plus", finished="2026-01-01T00:00:00", subsets={**record["subsets"], "validation": "heldout"})
+    record["class_average"]["heldout"] = _score(0.4, 0.7)
+    (path.parent / "crnn_plus.json").write_text(json.dumps(record))
+    write_results(run_folder)
+    rows = _md_rows((run_folder / "results" / "table4.md").read_text())
+    assert rows[0][4] == "Average val."  # two validation subsets: each cell names its own
+    assert [r[0] for r in rows[1:]] == ["CRNN [crnn_demo]", "FNN", "CRNN [crnn_plus] (beyond the paper)"]
+    assert rows[1][4] == "0.15 (devtrain)" and rows[3][1:5] == ["0.31", "0.19", "0.60", "0.40 (heldout)"]
 
 
 def test_table2_lists_each_member_and_the_ensemble(run_folder):
@@ -116,9 +179,39 @@ def test_table3_hyperparameters_beside_the_paper(run_folder):
     assert rows["lr"] == ["0.001"] * 3 and rows["lrd"] == ["0.01"] * 3
     assert rows["min. epochs"] == ["8 (paper: 100)"] * 3 and rows["patience"] == ["15"] * 3
     assert rows["presence threshold t1"] == ["0.8", "0.8", "0.5"]
+    assert rows["hop (samples)"] == ["1024"] * 3 and rows["frames per step"] == ["4"] * 3  # not stated in the paper
+    assert rows["batches per epoch"] == ["40"] * 3 and rows["positive fraction"] == ["0.3"] * 3
+    assert rows["prior correction"] == ["yes"] * 3 and rows["onset rule"] == ["chosen on devtrain"] * 3
     table = list(csv.DictReader(io.StringIO((run_folder / "results" / "table3.csv").read_text())))
-    gun = {r["parameter"]: (r["ours"], r["paper"]) for r in table if r["class"] == "gunshot"}
-    assert gun["timesteps (τ)"] == ("5", "3, 5")
+    gun = {r["parameter"]: (r["ours"], r["paper"]) for r in table if r["class"] == "gunshot" and r["section"] == "table3"}
+    assert gun["timesteps (τ)"] == ("5", "3, 5") and gun["hop (samples)"] == ("1024", "-")
+
+
+def test_table3_has_a_line_per_row_with_its_switches_and_the_ablation(run_folder):
+    natural = {**TRAINING, "positive_fraction": 0.0, "prior_correction": False}
+    record = _record("crnn_natural", "CRNN natural sampling", "3", "crnn",
+                     {"babycry": _class((0.5, 0.6), (0.5, 0.6), ["t9"], rule="contiguous"),
+                      "glassbreak": _class((0.2, 0.8), (0.2, 0.8), ["t3"]),
+                      "gunshot": _class((0.9, 0.2), (0.9, 0.2), ["t5"])},
+                     ((0.53, 0.5), (0.53, 0.5)), timesteps={"babycry": [9], "glassbreak": [3], "gunshot": [5]}, finished="2026-01-01T00:00:05",
+                     recipe="natural", training=natural, changes=[["positive_fraction", 0.0], ["prior_correction", False]])
+    (run_folder / "results" / "rows" / "crnn_natural.json").write_text(json.dumps(record))
+    write_results(run_folder)
+    md = (run_folder / "results" / "table3.md").read_text()
+    rows = {r[0]: r[1:] for r in _md_rows(md)}
+    assert rows["positive fraction"] == ["0.3"] * 3  # the paper's configuration: the ablation is a line of its own
+    assert rows["Row"] == ["model", "hop", "frames/step", "positive fraction", "prior correction", "batches/epoch", "updates", "onset rule", "look-back (s)",
+                           "ER devtrain (val.)", "ER devtest", "ER evaltest"]
+    assert rows["crnn_demo"] == ["CRNN", "1024", "4", "0.3", "yes", "40", "320 / 320 / 320", "earliest / earliest / earliest", "1 / 1 / 1",
+                                 "0.10 / 0.10 / 0.10", "0.30 / 0.10 / 0.20", "0.31 / 0.19 / 0.60"]
+    assert rows["crnn_natural (ablation)"][:8] == ["CRNN", "1024", "4", "0 (natural)", "no", "40", "320 / 320 / 320", "contiguous / earliest / earliest"]
+    assert rows["ensemble_babycry"][6] == "320+320+320 / - / -"  # three models of one class; the others not in the row
+    assert "per-class cells: babycry / glassbreak / gunshot" in md
+    assert "crnn_natural" not in (run_folder / "results" / "table2.md").read_text() and "natural" not in (run_folder / "results" / "table4.md").read_text()
+    table = list(csv.DictReader(io.StringIO((run_folder / "results" / "table3.csv").read_text())))
+    mine = {(r["parameter"], r["class"]): r["ours"] for r in table if r["row"] == "crnn_natural"}
+    assert mine["positive fraction", ""] == "0 (natural)" and mine["onset rule", "babycry"] == "contiguous"
+    assert float(mine["ER devtest", "gunshot"]) == pytest.approx(0.9)
 
 
 def test_scores_and_run_record(run_folder):

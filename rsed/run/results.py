@@ -90,8 +90,8 @@ def write_results(out: str | Path) -> None:
     run_data = read_json(out / RUN_FILE) if (out / RUN_FILE).is_file() else {}
     results = out / "results"
     t4 = build_table4(records)
-    write_text(results / "table4.md", render_table4(t4["rows"], t4["classes"], title=t4["title"], notes=t4["notes"]))
-    write_text(results / "table4.csv", table4_csv(t4["rows"], t4["classes"]))
+    write_text(results / "table4.md", render_table4(t4))
+    write_text(results / "table4.csv", table4_csv(t4))
     t2 = build_table2(records)
     write_text(results / "table2.md", render_table2(t2))
     write_text(results / "table2.csv", table2_csv(t2))
