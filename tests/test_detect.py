@@ -360,6 +360,14 @@ def test_recorded_lookback_belongs_to_the_recorded_ensemble(tmp_path):
     record("crnn", {"gunshot": [3, 5]}, {"gunshot": 0.75}, "2")  # the Table 4 row outranks the demo row
     assert recorded_lookback(models, "crnn", "gunshot", (5, 3)) == 0.75
     assert recorded_lookback(models, "crnn", "gunshot", (5,)) is None
+    from rsed.inference.detect import _recorded_rows
+
+    write_json(rows / "crnn.json", {"row": "crnn", "architecture": "crnn", "timesteps": {"gunshot": [3, 5]}, "finished": "2",
+                                    "per_class": {"gunshot": {"postprocess": {"lookback_seconds": 0.75, "onset_rule": "contiguous"}}}})
+    assert _recorded_rows(models)["crnn", "gunshot"] == ((3, 5), (0.75, "contiguous"))  # the onset rule goes with the look-back
+    write_json(rows / "natural.json", {"row": "crnn_natural", "recipe": "natural", "architecture": "crnn", "timesteps": {"babycry": [9]}, "finished": "4",
+                                       "per_class": {"babycry": {"postprocess": {"lookback_seconds": 4.0}}}})
+    assert recorded_lookback(models, "crnn", "babycry", (5,)) == 3.0  # a recipe's detectors live in models/<recipe>/: its record does not apply here
     write_json(rows / "old.json", {"row": "crnn_old", "architecture": "crnn", "timesteps": {"glassbreak": [3]}, "finished": "3"})
     assert recorded_lookback(models, "crnn", "glassbreak", (3,)) is None  # a record from before look-backs were chosen
     assert recorded_lookback(tmp_path / "elsewhere", "crnn", "gunshot", (5,)) is None

@@ -156,6 +156,8 @@ def _recorded_rows(models: Path) -> dict[tuple[str, str], tuple[tuple[int, ...],
         return {}
     tiers: dict[tuple[str, str], dict[int, set]] = {}
     for record in records:
+        if record.get("recipe"):
+            continue  # its detectors live in models/<recipe>/, not among these
         try:
             arch, row = str(record["architecture"]), str(record["row"])
             recorded = {str(c): tuple(int(t) for t in taus) for c, taus in record["timesteps"].items()}
