@@ -177,6 +177,18 @@ def _rule(**kw) -> StreamRule:
     return StreamRule(config, 0.1, final_delay=kw.pop("final_delay", 0.3), max_latency=kw.pop("max_latency", None))
 
 
+@pytest.mark.parametrize("rule_name, onset", [("earliest", 10), ("contiguous", 14)])
+def test_rule_follows_the_onset_rule_like_the_file_decision(rule_name, onset):
+    p = np.full(40, 0.1)
+    p[10:12] = 0.6  # above t2, below t1: no event of its own
+    p[12:14] = 0.3  # a dip below t2
+    p[14:18] = [0.6, 0.7, 0.95, 0.6]
+    config = PostprocessConfig(presence_threshold=0.8, onset_threshold=0.5, lookback_seconds=1.0, onset_rule=rule_name)
+    rule = StreamRule(config, 0.1, final_delay=0.3, max_latency=None)
+    (event,) = rule.push(p) + rule.end()
+    assert event.onset_step == onset == detect_event(p, 0.1, config).onset_step
+
+
 def test_rule_merges_a_burst_within_the_lookback_and_separates_later_ones():
     p = np.full(100, 0.1)
     p[10:13] = [0.6, 0.9, 0.6]  # event 1, falls at step 13
