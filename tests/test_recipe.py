@@ -164,3 +164,21 @@ def test_a_row_beyond_the_paper_end_to_end(data_root, tmp_path):
     run(data_root, tmp_path, paper, workers=1)  # the paper's row beside it: its own folder, the paper's validation
     assert (tmp_path / "models" / "gunshot_crnn_t3" / "detector.json").is_file()
     assert (folder / "run_key.txt").read_text() == key
+
+
+def test_whole_clip_augmentation_band_limits_or_codes():
+    from scipy import signal
+
+    from rsed.training.augment import augment_mixture
+
+    y = np.random.default_rng(0).standard_normal(SR) * 0.1
+    outs = [augment_mixture(y, SR, np.random.default_rng(s)) for s in range(12)]
+    assert all(o.size == y.size for o in outs)
+
+    def high(x):
+        f, p = signal.welch(x, SR, nperseg=2048)
+        return p[f > 12000].sum()
+
+    # Every copy lost the band above 11 kHz (a 8, 16 or 22.05 kHz recording) or went through MP3.
+    assert sum(high(o) < 1e-3 * high(y) for o in outs) >= 6
+    assert all(high(o) < 0.9 * high(y) for o in outs)
