@@ -18,45 +18,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio import load_audio
 from ..config import FeatureConfig
 from ..data.layout import SourceSplit
-from ..data.mixing import fit_length, mix
+from ..data.mixing import AudioCache, fit_length, mix
 from ..features import frame_labels, logmel, to_steps
 from ..features.windows import StepSequence, WindowSampler
 from .augment import augment_background, augment_event, augment_mixture
 
 
 class SourcePool:
-    """The sources of one class (its event segments and every background) as float32 at ``sample_rate``, loaded once."""
+    """The sources of one class (its event segments and every background) as float32 at ``sample_rate``.
 
-    def __init__(self, split: SourceSplit, class_name: str, sample_rate: int):
+    Loaded when first used and kept in least-recently-used caches of at most ``max_mb`` MB each
+    for events and backgrounds, so a real training split (hundreds of 30 s backgrounds) never
+    has to fit in memory.
+    """
+
+    def __init__(self, split: SourceSplit, class_name: str, sample_rate: int, max_mb: int = 512):
         self.sample_rate = int(sample_rate)
         self.split, self.class_name = split, class_name
         self.events = split.events[class_name]
         self.backgrounds = split.backgrounds
-        self._cache: dict = {}
-        self._lock = threading.Lock()
-
-    def _load(self, path) -> np.ndarray:
-        with self._lock:
-            y = self._cache.get(path)
-        if y is None:
-            y = load_audio(path, sample_rate=self.sample_rate, warn_upsampled=False)
-            with self._lock:
-                self._cache[path] = y
-        return y
+        self._events = AudioCache(self.sample_rate, max_mb * 2**20)
+        self._backgrounds = AudioCache(self.sample_rate, max_mb * 2**20)
 
     def event(self, i: int) -> np.ndarray:
         """The annotated segment of event ``i`` (samples)."""
         source = self.events[i]
-        y = self._load(source.path)
+        y = self._events.get(source.path)
         start = int(round(source.segment[0] * self.sample_rate))
         end = int(round(source.segment[1] * self.sample_rate))
         return y[start:end]
 
     def background(self, i: int) -> np.ndarray:
-        return self._load(self.backgrounds[i].path)
+        """Background ``i`` (samples)."""
+        return self._backgrounds.get(self.backgrounds[i].path)
 
 
 @dataclass(frozen=True)

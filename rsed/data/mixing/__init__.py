@@ -32,10 +32,11 @@ Choices the official synthesizer leaves open or that we made differently
 """
 
 from .recipes import MIXER_VERSION, make_recipes, mixture_param_hash, mixture_parameters, recipe_event, relative_to_root
-from .render import PEAK_LIMIT, SILENCE_RMS, fit_length, mix, realised_ebr, render_recipe, synthesize
+from .render import PEAK_LIMIT, SILENCE_RMS, AudioCache, fit_length, mix, realised_ebr, render_recipe, synthesize
 
 __all__ = [
     "MIXER_VERSION",
+    "AudioCache",
     "PEAK_LIMIT",
     "SILENCE_RMS",
     "make_recipes",

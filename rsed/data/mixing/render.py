@@ -7,6 +7,7 @@ import functools
 import math
 import re
 import sys
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -147,35 +148,40 @@ def fit_length(background: np.ndarray, n: int) -> np.ndarray:
     return np.tile(background, reps)[:n]
 
 
-class _AudioCache:
-    """Least-recently-used cache of loaded sources (backgrounds are reused across mixtures)."""
+class AudioCache:
+    """Least-recently-used cache of loaded sources (backgrounds are reused across mixtures), at most
+    ``max_bytes`` of float32 samples at ``sample_rate``; safe to share between threads."""
 
     def __init__(self, sample_rate: int, max_bytes: int = 256 * 2**20):
         self.sample_rate = sample_rate
         self.max_bytes = max_bytes
         self._items: OrderedDict[Path, np.ndarray] = OrderedDict()
         self._bytes = 0
+        self._lock = threading.Lock()
 
     def get(self, path: Path) -> np.ndarray:
-        if path in self._items:
-            self._items.move_to_end(path)
-            return self._items[path]
+        with self._lock:
+            if path in self._items:
+                self._items.move_to_end(path)
+                return self._items[path]
         y = load_audio(path, sample_rate=self.sample_rate, warn_upsampled=False)  # sources come at many rates (NOTES 9)
-        self._items[path] = y
-        self._bytes += y.nbytes
-        while self._bytes > self.max_bytes and len(self._items) > 1:
-            _, old = self._items.popitem(last=False)
-            self._bytes -= old.nbytes
+        with self._lock:
+            if path not in self._items:
+                self._items[path] = y
+                self._bytes += y.nbytes
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.nbytes
         return y
 
 
 def render_recipe(
-    root: str | Path, recipe: dict, config: MixtureConfig, cache: _AudioCache | None = None
+    root: str | Path, recipe: dict, config: MixtureConfig, cache: AudioCache | None = None
 ) -> tuple[np.ndarray, dict]:
     """Load the sources of one recipe and mix them: the mixture [shape=(round(length*sr),)] and :func:`mix`'s info."""
     root = Path(root)
     sr = int(config.sample_rate)
-    cache = cache or _AudioCache(sr)
+    cache = cache or AudioCache(sr)
     n = int(round(config.length_seconds * sr))
     bg_path = root / recipe["bg_path"]
     background = fit_length(cache.get(bg_path), n)
@@ -200,14 +206,14 @@ def render_recipe(
 
 
 
-def _render_file(root: Path, audio_dir: Path, config: MixtureConfig, recipe: dict, cache: _AudioCache | None = None) -> str:
+def _render_file(root: Path, audio_dir: Path, config: MixtureConfig, recipe: dict, cache: AudioCache | None = None) -> str:
     """Render one recipe and write its audio atomically; returns the file name (a pool job)."""
     mixture, _ = render_recipe(root, recipe, config, cache)
     write_audio(audio_dir / recipe["mixture_audio_filename"], mixture, int(config.sample_rate))
     return recipe["mixture_audio_filename"]
 
 
-def _synthesize_class(mset: MixtureSet, recipes: list[dict], config: MixtureConfig, cache: _AudioCache, progress: bool, workers: int | None = None) -> None:
+def _synthesize_class(mset: MixtureSet, recipes: list[dict], config: MixtureConfig, cache: AudioCache, progress: bool, workers: int | None = None) -> None:
     """Render one class set: recipes, audio (skipping files already written), event list last."""
     text = _recipes_text(recipes)
     recipes_match = mset.recipes_path.is_file() and mset.recipes_path.read_bytes() == text.encode("utf-8")
@@ -297,7 +303,7 @@ def synthesize(
     params = {"param_hash": param_hash, **mixture_parameters(config, split)}
     if not params_path.is_file() or yaml.safe_load(params_path.read_text(encoding="utf-8")) != params:
         write_yaml(params_path, params)
-    cache = _AudioCache(int(config.sample_rate))
+    cache = AudioCache(int(config.sample_rate))
     sets = []
     for class_name in classes:
         mset = MixtureSet(root, subset, param_hash, class_name)
