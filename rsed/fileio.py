@@ -8,6 +8,7 @@ import glob
 import json
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Iterator
 
@@ -18,13 +19,42 @@ from .errors import RsedError
 #: Write failures a user can act on (space, quota, permissions, read-only file system).
 _USER_WRITE_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without changing it where the system allows.
+
+    Linux reports it in ``/proc/self/status`` (since 4.7); elsewhere it is read by setting and
+    restoring it under a lock (``os.umask`` can only be read by changing it, which is not
+    thread-safe against other code that creates files at that instant).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode ``open()`` would give a new file: ``0o666`` less the umask (0644 under umask 022)."""
+    return 0o666 & ~current_umask()
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path``.
 
     The rename is atomic on POSIX file systems, so readers see either the old file or the
-    complete new one, also when the process is killed. On an exception the temporary file is
+    complete new one, also when the process is killed. The file gets the mode a plain
+    ``open()`` would give it (:func:`file_mode`: 0644 under umask 022), not ``mkstemp``'s 0600,
+    so colleagues on a shared machine can read what rsed writes when the umask allows it. On an exception the temporary file is
     removed and ``path`` is untouched; a killed process leaves it (:func:`remove_stale_parts`).
     Nothing is fsync'ed: a power cut (not a kill) may still lose the newest files.
 
@@ -41,6 +71,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        os.chmod(tmp_path, file_mode() | (0o111 & ~current_umask() if tmp_path.is_dir() else 0))
         os.replace(tmp_path, path)
     except OSError as exc:
         with contextlib.suppress(FileNotFoundError):
