@@ -5,7 +5,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 version = {}
-exec(Path(__file__).with_name("rsed").joinpath("__init__.py").read_text(), version)
+exec(Path(__file__).with_name("rsed").joinpath("version.py").read_text(), version)
 
 setup(
     name="rsed",

@@ -16,9 +16,10 @@ from rsed.errors import CacheError
 from rsed.features import compute_stats, read_cache, to_steps
 from rsed.features.synthetic_cache import write_synthetic_cache
 from rsed.features.windows import WindowSampler, tiled_windows
+from rsed.models.losses import corrected_crossentropy
 from rsed.run.members import _sequences
 from rsed.training.distribute import STRATEGIES, check_strategy, make_strategy, precision_policy, training_replica
-from rsed.training.fit import CORRECTED_LOSS, build_model, corrected_crossentropy, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
+from rsed.training.fit import CORRECTED_LOSS, build_model, sampling_logit_shift, shift_output_logit, train_detector, window_dataset
 from rsed.training.plots import plot_training_curves, read_train_log
 from rsed.training.streaming import CachedSteps, CacheWindowSampler
 

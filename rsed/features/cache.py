@@ -18,12 +18,12 @@ from typing import Iterable, Iterator
 import h5py
 import numpy as np
 
-from .. import __version__
 from ..config import FeatureConfig
 from ..data.layout import MixtureEvent, MixtureSet
 from ..errors import CacheError, DataError
 from ..fileio import atomic_path, remove_stale_parts
 from ..parallel import ordered_map, resolve_workers
+from ..version import __version__
 from .spectrogram import extract_file
 from .steps import frame_labels
 

@@ -16,9 +16,9 @@ from typing import Sequence
 import h5py
 import numpy as np
 
-from .. import __version__
 from ..config import FeatureConfig
 from ..fileio import atomic_path
+from ..version import __version__
 from .cache import CACHE_FORMAT_VERSION
 from .steps import frame_labels
 

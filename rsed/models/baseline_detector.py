@@ -14,9 +14,9 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from .. import __version__
 from ..config import BaselineFeatureConfig, BaselineModelConfig, BaselineTrainConfig, from_dict
 from ..errors import CacheError
+from ..version import __version__
 from .detector import MODEL_FILE, is_complete, save_model_folder
 
 FORMAT_VERSION = 1

@@ -6,10 +6,10 @@ import dataclasses
 import platform
 from pathlib import Path
 
-from .. import __version__
 from ..config import config_hash
 from ..fileio import write_json, write_text
 from ..records import read_json, read_row_records
+from ..version import __version__
 from .folder import RUN_FILE, _now, row_config
 from .rows import Experiment, RunResult
 

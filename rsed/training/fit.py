@@ -3,7 +3,8 @@
 Writes into ``out_dir``: ``train_log.csv`` (one row per epoch), ``best.weights.h5`` (lowest
 validation loss), ``backup/`` (an atomic snapshot per epoch, rsed/training/resume.py: a killed run resumes
 after its last finished epoch and ends as an uninterrupted one would), ``tensorboard/``
-(TensorBoard logs) and ``training_curves.png``, and leaves the model holding the best weights.
+(TensorBoard logs) and ``training_curves.png``, and leaves the model holding the best weights. A run
+(rsed/run/folder.py) removes ``backup/`` and ``best.weights.h5`` once the detector is saved.
 The training windows come from memory or straight from the HDF5 feature cache (docs/training.md).
 """
 
@@ -24,6 +25,7 @@ from ..config import ModelConfig, TrainConfig, config_hash
 from ..errors import RsedError
 from ..features.windows import StepSequence, WindowSampler, tiled_windows
 from ..models.builders import build_cnn, build_crnn
+from ..models.losses import CORRECTED_LOSS, CorrectedCrossentropy, WeightedBinaryCrossentropy
 from .augment import SpecAugment, SpecAugmented
 from .distribute import check_strategy, make_strategy, precision_policy, prepare_multiworker_fit, training_replica
 from .onthefly import OnTheFly
@@ -138,52 +140,15 @@ def window_dataset(sampler, batch_size: int, steps_per_epoch: int, first_epoch: 
     return dataset.with_options(options)
 
 
-@keras.saving.register_keras_serializable(package="rsed")
-class WeightedBinaryCrossentropy(keras.losses.Loss):
-    """Binary cross-entropy per step with event steps weighted by ``pos_weight`` (natural sampling, weighted loss)."""
-
-    def __init__(self, pos_weight: float = 1.0, name: str = "weighted_binary_crossentropy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.pos_weight = float(pos_weight)
-
-    def call(self, y_true, y_pred):
-        ops = keras.ops
-        y_true = ops.cast(y_true, "float32")
-        p = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0 - 1e-7)
-        loss = -(self.pos_weight * y_true * ops.log(p) + (1.0 - y_true) * ops.log1p(-p))
-        return ops.mean(loss, axis=-1)
-
-    def get_config(self):
-        return {**super().get_config(), "pos_weight": self.pos_weight}
-
-
-#: Name of the metric that early stopping and the best checkpoint watch under prior correction.
-CORRECTED_LOSS = "corrected_loss"
-
-
-def corrected_crossentropy(logit_shift: float):
-    """Binary cross-entropy of the probabilities after adding ``logit_shift`` to their logits.
-
-    Under prior correction the detector that is kept is the shifted one, so its validation loss
-    is what model selection must compare; the plain validation loss judges the unshifted
-    outputs against the natural class balance and favours under-trained, timid epochs.
-    """
-
-    def loss(y_true, y_pred):
-        ops = keras.ops
-        p = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0 - 1e-7)
-        logits = ops.log(p) - ops.log1p(-p) + logit_shift
-        return ops.mean(ops.binary_crossentropy(ops.cast(y_true, "float32"), logits, from_logits=True), axis=-1)
-
-    return loss
-
-
 def compile_detector(model: keras.Model, config: TrainConfig, logit_shift: float = 0.0) -> None:
     """Compile for training: Adam with Keras-2 decay, binary cross-entropy per step, ROC AUC and,
-    with a non-zero ``logit_shift``, the prior-corrected loss (:data:`CORRECTED_LOSS`)."""
+    with a non-zero ``logit_shift``, the prior-corrected loss (:data:`CORRECTED_LOSS`).
+
+    Every loss and metric is a built-in or a registered class (rsed/models/losses.py), so a
+    saved model loads with ``keras.saving.load_model`` and its default ``compile=True``."""
     metrics = [keras.metrics.AUC(name="auc")]
     if logit_shift:
-        metrics.append(keras.metrics.MeanMetricWrapper(corrected_crossentropy(logit_shift), name=CORRECTED_LOSS))
+        metrics.append(CorrectedCrossentropy(logit_shift, name=CORRECTED_LOSS))
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=keras2_decay_schedule(config.learning_rate, config.decay)),
         loss="binary_crossentropy" if config.pos_weight == 1.0 else WeightedBinaryCrossentropy(config.pos_weight),

@@ -13,9 +13,9 @@ import urllib.request
 from pathlib import Path
 from typing import Iterable, Mapping
 
-from ... import __version__
 from ...errors import DataError
 from ...fileio import write_json
+from ...version import __version__
 from .. import archives
 from .disk import _CHUNK, _extract_target, _marker_dir, _root_lock, _state, check_free_space, file_md5, needed_bytes, verify
 from .package_list import SETS, _all_packages

@@ -15,11 +15,11 @@ import types
 from pathlib import Path
 from typing import Iterable
 
-from ... import __version__
 from ...audio import audio_info
 from ...config import MixtureConfig
 from ...errors import AudioError, DataError
 from ...fileio import write_text, write_yaml
+from ...version import __version__
 from ..layout import MIXTURE_DIR, MixtureSet, find_mixture_sets, mixture_folder, read_event_list, read_source_split, source_dir
 from .disk import _root_lock, _state, check_free_space, file_md5, needed_bytes
 from .package_list import CODE_DIR

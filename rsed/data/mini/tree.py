@@ -17,12 +17,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ... import __version__
 from ...audio import write_audio
 from ...config import MiniDataConfig
 from ...errors import DataError
 from ...fileio import write_json, write_yaml
 from ...parallel import ordered_map, resolve_workers
+from ...version import __version__
 from ..chain import ChainProfile, RecordingChain, apply_chain, draw_chain, mp3_available
 from ..layout import MIXTURE_DIR, SOURCE_DIR, SPLITS
 from .backgrounds import SCENES, make_background
