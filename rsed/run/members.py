@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .folder import _finish, _log, _reuse_or_prepare, _stored_key, model_folder, model_key
+from ..config import PostprocessConfig
+from .folder import _cache_fingerprint, _finish, _log, _reuse_or_prepare, _stored_key, model_folder, model_key
 from .rows import Experiment
 from .sources import NO_SOURCES, Sources, training_data
 
@@ -49,6 +50,7 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
     if _reuse_or_prepare(folder, key, is_complete(folder), overwrite=overwrite):
         _log(f"{folder.name}: trained already, reusing")
         return folder
+    clip_seconds, data = data_identity(root, experiment, class_name, caches)
     mean, std = compute_stats([train_cache])
     train = training_data(root, e, class_name, train_cache, mean, std, sources)
     val = _sequences(val_cache, mean, std, e.features.frames_per_step)
@@ -59,11 +61,77 @@ def train_or_load(root: Path, out: Path, experiment: Experiment, class_name: str
     a = e.augment
     spec = SpecAugment(a.spec_time_masks, a.spec_time_width, a.spec_freq_masks, a.spec_freq_width, a.spec_max_shift) if a.spec else None
     history = train_detector(model, train, val, training, folder, resume_key=key, spec=spec)
-    spec = DetectorSpec(class_name, experiment.architecture, model_config, experiment.features, training, tuple(mean), tuple(std), history.logit_shift)
+    spec = DetectorSpec(
+        class_name,
+        e.architecture,
+        model_config,
+        e.features,
+        training,
+        tuple(mean),
+        tuple(std),
+        history.logit_shift,
+        recipe=e.recipe,
+        clip_seconds=clip_seconds,
+        training_data=data,
+    )
     save_detector(folder, model, spec)
     _finish(folder, key, time.time() - started, describe(model), history.steps_per_epoch)
     _log(f"{folder.name}: trained in {time.time() - started:.0f} s ({history.steps_per_epoch} batches per epoch)")
     return folder
+
+
+def data_identity(root: Path, experiment: Experiment, class_name: str, caches: dict) -> tuple[float | None, tuple[tuple[str, str], ...]]:
+    """``(clip_seconds, training_data)`` of a detector of ``class_name`` (:class:`rsed.models.detector.DetectorSpec`).
+
+    The clip length is the duration of the first training mixture (its header); the training
+    data is named by its subsets and by each feature cache's name (parameters and mixture set)
+    and the fingerprint of the audio it was built from.
+    """
+    from ..audio import audio_info
+    from ..data.layout import mixture_set
+
+    mixtures = mixture_set(root, experiment.train_subset, class_name)
+    events = mixtures.events()
+    clip_seconds = None
+    if events:
+        info = audio_info(mixtures.audio_dir / events[0].filename)
+        clip_seconds = round(info.frames / info.samplerate, 6)
+    data = {
+        "class": class_name,
+        "train_subset": experiment.train_subset,
+        "train_mixtures": mixtures.param_hash,
+        "train_cache": _cache_fingerprint(caches[experiment.train_subset, class_name]),
+        "validation_subset": experiment.validation_subset,
+        "validation_cache": _cache_fingerprint(caches[experiment.validation_subset, class_name]),
+    }
+    return clip_seconds, tuple(sorted(data.items()))
+
+
+def record_decision(
+    root: Path, experiment: Experiment, class_name: str, folders: dict[str, Path], caches: dict, post: PostprocessConfig, chosen_on: str | None
+) -> None:
+    """Record in each member's ``detector.json`` the decision settings this row chose for their ensemble.
+
+    Keyed by the ensemble (:func:`rsed.models.detector.ensemble_key`, e.g. ``t5+t9+t50``); the
+    rows that chose the same settings are listed together, another choice replaces them (the
+    latest run of a row wins). A detector of an older format gains its clip length and training
+    data. Only ``detector.json`` is rewritten (atomically): the detector's key (``run_key.txt``)
+    and model stay, so a rerun still reuses it.
+    """
+    from ..models.detector import Decision, ensemble_key, load_spec, save_spec
+
+    specs = {tag: load_spec(folder) for tag, folder in folders.items()}
+    key = ensemble_key(spec.timesteps for spec in specs.values())
+    identity = None
+    for tag, spec in specs.items():
+        previous = spec.decision(key)
+        rows = previous.rows if previous is not None and previous.postprocess == post else ()
+        updated = spec.with_decision(key, Decision(post, tuple(dict.fromkeys([*rows, experiment.row_id])), chosen_on))
+        if spec.clip_seconds is None or not spec.training_data:
+            identity = identity or data_identity(root, experiment, class_name, caches)
+            updated = dataclasses.replace(updated, clip_seconds=updated.clip_seconds or identity[0], training_data=updated.training_data or identity[1])
+        if updated != spec:
+            save_spec(folders[tag], updated)
 
 
 def train_or_load_baseline(out: Path, experiment: Experiment, class_name: str, caches: dict, *, overwrite: bool = False) -> Path:

@@ -20,7 +20,7 @@ from ..evaluation.scoring import ClassScore, score_class
 from ..inference.postprocessing import detect_all
 from ..records import read_json
 from .folder import _log, open_run, run_identity
-from .members import _train_members
+from .members import _train_members, record_decision
 from .predictions import _output_stem, _subset_probabilities
 from .results import _write_row_record, write_results
 from .rows import Experiment, RunResult
@@ -126,6 +126,8 @@ def run(
         folders, reused = _train_members(root, out, experiment, c, caches, overwrite=overwrite, sources=sources)
         class_record = {"members": {tag: _model_info(f, out, reused[tag]) for tag, f in folders.items()}, "scores": {}, "member_scores": {}}
         post, class_record["postprocess"] = _choose_postprocess(sources.root_for(root, experiment.validation_subset), out, experiment, c, folders, caches)
+        if experiment.architecture != "fnn":  # the detectors carry the decision they were chosen for (rsed detect reads it)
+            record_decision(root, experiment, c, folders, caches, post, class_record["postprocess"]["chosen_on"])
         for subset in subsets[1:]:  # validation (beside the test subsets: the gap is what generalisation costs), dev, test
             cache = caches.get(("baseline", subset, c) if experiment.architecture == "fnn" else (subset, c))
             if cache is None:
