@@ -14,11 +14,11 @@ import shutil
 import sys
 from pathlib import Path
 
-from .. import __version__
 from ..config import config_hash
 from ..errors import RsedError
 from ..fileio import write_json, write_text
 from ..records import read_json
+from ..version import __version__
 from .rows import Experiment
 
 RUN_FILE = "run.json"
@@ -179,6 +179,7 @@ def _reuse_or_prepare(folder: Path, key: str, complete: bool, *, overwrite: bool
     """
     stored = _stored_key(folder)
     if complete and stored == key:
+        _remove_leftovers(folder)  # a run killed between finishing and cleaning up
         return True
     if complete:
         if overwrite:
@@ -199,12 +200,28 @@ def _reuse_or_prepare(folder: Path, key: str, complete: bool, *, overwrite: bool
     return False
 
 
+#: What training leaves in a detector folder for resuming (rsed/training/resume.py): the per-epoch
+#: snapshots and the best epoch's weights (model.keras holds them, with the prior correction).
+TRAINING_LEFTOVERS = ("backup", "best.weights.h5")
+
+
+def _remove_leftovers(folder: Path) -> None:
+    for name in TRAINING_LEFTOVERS:
+        path = folder / name
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _finish(folder: Path, key: str, seconds: float, structure: dict, steps_per_epoch: int | None = None) -> None:
     """Mark a detector finished: its key, and how long, how many epochs and (given the batches of
-    an epoch) how many optimizer updates it trained; the weights kept are those of the best epoch."""
+    an epoch) how many optimizer updates it trained; the weights kept are those of the best epoch.
+    Then remove what only resuming needed (:data:`TRAINING_LEFTOVERS`; an interrupted training keeps them)."""
     log = folder / "train_log.csv"
     epochs = max(0, len(log.read_text().splitlines()) - 1) if log.is_file() else None
     counts = {"steps_per_epoch": steps_per_epoch, "updates": epochs * steps_per_epoch if epochs is not None and steps_per_epoch else None}
     write_json(folder / "training.json", {"key": key, "seconds": round(seconds, 1), "epochs": epochs, **counts, "finished": _now(), "structure": structure, "rsed_version": __version__})
     write_text(folder / "run_key.txt", key + "\n")
     (folder / "pending_key.txt").unlink(missing_ok=True)
+    _remove_leftovers(folder)
