@@ -54,6 +54,11 @@ def _truncation(header_log: str) -> str | None:
     return f"truncated: its header declares {declared} bytes of samples, the file holds {actual}; copy or download it again"
 
 
+def check_audio_path(path: str | Path) -> None:
+    """An AudioError naming ``path`` when it is missing, not a regular file or not accessible (nothing is read)."""
+    _check_path(Path(path))
+
+
 def _check_path(path: Path) -> None:
     try:
         if path.is_file():

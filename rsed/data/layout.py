@@ -190,14 +190,16 @@ def _check_event_filename(path: Path, number: int, name: str) -> None:
         raise DataError(path, f"line {number}: file name {name!r} points outside the audio folder")
 
 
-def read_event_list(path: str | Path) -> list[MixtureEvent]:
+def read_event_list(path: str | Path, *, paths: bool = False) -> list[MixtureEvent]:
     """Parse a DCASE event list: ``filename[\\tonset\\toffset\\tlabel]`` per line.
 
     Tab-separated; a line without tabs is split on whitespace. Blank lines are skipped and a
     UTF-8 byte-order mark is ignored. Everything else that is not a valid line raises a
     DataError naming the file, the line and the reason: a wrong number of fields, onsets or
     offsets that are not finite numbers with ``0 <= onset < offset``, a comma-separated line,
-    a file name with control characters, or one that is absolute or holds ``..``.
+    a file name with control characters, or (unless ``paths``) one that is absolute or holds
+    ``..``. ``paths=True`` reads lists whose first field is any path, as ``rsed detect`` prints
+    them (for scoring and plotting, never to open files inside a data root).
     """
     path = Path(path)
     try:
@@ -216,7 +218,11 @@ def read_event_list(path: str | Path) -> list[MixtureEvent]:
             continue
         if len(fields) == 1 and _OTHER_SEPARATOR_RE.match(fields[0]):
             raise DataError(path, f"line {number}: looks comma-separated; event lists are tab-separated, got {line!r}")
-        _check_event_filename(path, number, fields[0])
+        if paths:
+            if any(ord(c) < 32 or ord(c) == 127 for c in fields[0]):
+                raise DataError(path, f"line {number}: file name {fields[0]!r} holds control characters")
+        else:
+            _check_event_filename(path, number, fields[0])
         if len(fields) == 1:
             events.append(MixtureEvent(fields[0]))
             continue

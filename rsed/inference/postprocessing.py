@@ -67,6 +67,17 @@ def detect_event(probs: np.ndarray, step_seconds: float, config: PostprocessConf
     peak = int(np.argmax(probs))
     if not probs[peak] > config.presence_threshold:
         return None
+    return event_at_peak(probs, peak, step_seconds, config)
+
+
+def event_at_peak(probs: np.ndarray, peak: int, step_seconds: float, config: PostprocessConfig) -> Detection:
+    """The event around the step ``peak`` of ``probs``: onset (:func:`find_onset`) and offset as
+    :func:`detect_event` finds them.
+
+    ``rsed detect`` calls it with a peak found in one segment of a long recording and the
+    whole recording's sequence, so the onset search is not cut at the segment's start.
+    """
+    probs = np.asarray(probs, dtype=np.float64)
     onset_step = find_onset(probs, peak, step_seconds, config)
     after = np.flatnonzero(probs[peak + 1 :] <= config.onset_threshold)
     offset_step = peak + 1 + int(after[0]) if after.size else probs.size
@@ -95,8 +106,9 @@ def find_onset(probs: np.ndarray, peak: int, step_seconds: float, config: Postpr
       of the run above t2 that holds the peak, cut at the window start).
 
     The peak itself when it is not above t2. The one place the onset rule lives:
-    :func:`detect_event` and the stream monitor (:mod:`rsed.inference.stream_rule`, which passes
-    the recent probabilities) both call it.
+    :func:`detect_event` (through :func:`event_at_peak`, which ``rsed detect`` calls for each
+    segment of a long recording) and the stream monitor (:mod:`rsed.inference.stream_rule`,
+    which passes the recent probabilities) all call it.
     """
     start = max(0, peak - lookback_steps(step_seconds, config))
     above = np.asarray(probs[start : peak + 1]) > config.onset_threshold
