@@ -21,7 +21,8 @@ measures the speed.
 The per-step parts run as compiled TensorFlow functions that read the layers' variables
 when called, and the recurrent kernels are read at every call, so a split model never
 holds stale weights; :func:`sliding_ensemble` keeps the split (and its compiled functions)
-while the model lives, so a run over many clips traces each model once.
+while the model lives, so a run over many clips traces each model's segments once, for every
+clip length (the step count is a free dimension).
 """
 
 from __future__ import annotations
@@ -217,8 +218,8 @@ def _apply(layers: list, t):
 
 
 def _segment(layers: list, step_shape: tuple, projection: keras.layers.LSTM | None):
-    """Compiled ``[N, *step_shape] -> [N, width]``: the layers, flattened per step, then the
-    input projection ``x W + b`` of the LSTM that follows (when one does)."""
+    """Compiled ``[N, *step_shape] -> [N, width]`` for any ``N``: the layers, flattened per step,
+    then the input projection ``x W + b`` of the LSTM that follows (when one does)."""
 
     def run(x):
         t = _apply(layers, x)
@@ -227,7 +228,12 @@ def _segment(layers: list, step_shape: tuple, projection: keras.layers.LSTM | No
             t = tf.matmul(t, projection.cell.kernel) + projection.cell.bias
         return t
 
-    return tf.function(run, input_signature=[tf.TensorSpec((None, *step_shape), tf.float32)], reduce_retracing=True)
+    # Traced once here, for any number of steps, and called as the concrete function: each model's
+    # segments are traced exactly once, and calls never go through tf.function's retracing check
+    # (which counts the traces of every function built from this code together and warned about
+    # "retracing" after a few models).
+    function = tf.function(run, input_signature=[tf.TensorSpec((None, *step_shape), tf.float32)])
+    return function.get_concrete_function()
 
 
 class SlidingEnsemble:
