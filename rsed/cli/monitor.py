@@ -59,7 +59,8 @@ def add_monitor_arguments(parser) -> None:
     parser.add_argument("--name", help="the stream's name in the output (default: the input)")
     parser.add_argument("--classes", nargs="+", help="only these classes")
     parser.add_argument("--architecture", help="which architecture's detectors (default: crnn, or the only one there is)")
-    parser.add_argument("--timesteps", type=int, nargs="+", help="ensemble members by timesteps (default: the ensemble the run scored)")
+    parser.add_argument("--timesteps", type=int, nargs="+", help="ensemble members by timesteps (default: the ensemble their detector.json records)")
+    parser.add_argument("--recipe", help="training recipe in a run's models folder, as for rsed detect (default: 'plus' when models/plus/ holds detectors, else the paper's)")
 
 
 def run_monitor(args) -> None:
@@ -73,7 +74,7 @@ def run_monitor(args) -> None:
         value = getattr(args, name)
         if value is not None and value < 1:
             raise RsedError(None, f"--{name} must be positive, got {value}")
-    ensembles = load_detectors(Path(args.models), classes=args.classes, architecture=args.architecture, timesteps=args.timesteps)
+    ensembles = load_detectors(Path(args.models), classes=args.classes, architecture=args.architecture, timesteps=args.timesteps, recipe=args.recipe)
     block = REALTIME_BLOCK_SECONDS if args.realtime or args.input == "mic" else FAST_BLOCK_SECONDS
     source = open_source(args.input, rate=args.rate, channels=args.channels, dtype=args.dtype, block_seconds=block)
     try:

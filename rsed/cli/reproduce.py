@@ -1,24 +1,39 @@
-"""``rsed reproduce`` and the scripts in ``experiments/``: the rows a command line names, run, and their summary."""
+"""``rsed reproduce`` and the scripts in experiments/: rows of the paper's tables into one run folder."""
 
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
 from ..config import ONSET_RULES, TrainConfig
 from ..errors import RsedError
 from ..run.pipeline import run_rows
 from ..run.rows import SCHEDULES, Experiment, RunResult, experiment_for, paper_rows, rows_for, with_training_options
-from .common import data_root, exit_status
+from .common import Help, Parser, add_verbose, data_root, exit_status, quiet_tensorflow
 
+
+def _cmd_reproduce(args) -> None:
+    reproduce_from_args(args)
+
+
+def add_reproduce_parser(sub) -> None:
+    """The ``rsed reproduce`` command."""
+    rep = sub.add_parser("reproduce", help="features, training, detection, scoring and Tables 2-4 on a data root", formatter_class=Help)
+    add_reproduce_arguments(rep)
+    add_verbose(rep)
+    rep.set_defaults(func=_cmd_reproduce)
 
 def add_reproduce_arguments(parser: argparse.ArgumentParser, *, rows: bool = True) -> argparse.ArgumentParser:
     """The options of ``rsed reproduce`` (and, without ``--rows``, of every experiments/ script)."""
     parser.add_argument("--root", help="data root in the mixture layout (default: $RSED_DATA)")
     parser.add_argument("--out", required=True, help="run folder (features, models, predictions, results); a rerun resumes it")
     parser.add_argument("--classes", nargs="+", help="limit to these classes (default: every class in the data)")
-    parser.add_argument("--schedule", choices=list(SCHEDULES), default="paper", help="'paper': the paper's training; 'short': a few epochs (demo)")
+    parser.add_argument(
+        "--schedule",
+        choices=list(SCHEDULES),
+        default="paper",
+        help="'paper': the paper's training, at least 100 epochs per detector (GPU work); 'short': a few epochs, the demo on a CPU",
+    )
     parser.add_argument("--workers", type=int, help="feature extraction processes (default: every core)")
     parser.add_argument("--overwrite", action="store_true", help="replace the results of a run folder that holds another configuration")
     parser.add_argument(
@@ -134,8 +149,11 @@ def print_summary(results: list[RunResult]) -> None:
 
 def main_for_row(row: str, argv: list[str] | None = None) -> int:
     """Entry point of one experiments/ script: run row ``row`` with ``--root/--out/--schedule ...``; exit status."""
-    parser = add_reproduce_arguments(argparse.ArgumentParser(description=f"Run the row {row!r} of the paper's tables (rsed reproduce --rows {row})."), rows=False)
+    parser = Parser(description=f"Run the row {row!r} of the paper's tables (rsed reproduce --rows {row}).", formatter_class=Help)
+    add_reproduce_arguments(parser, rows=False)
+    add_verbose(parser)
     args = parser.parse_args(argv)
     args.rows = [row]
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not args.verbose:
+        quiet_tensorflow()
     return exit_status(reproduce_from_args, args)
