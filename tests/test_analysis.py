@@ -132,7 +132,7 @@ def test_worst_files_and_clip_choice(outcomes):
         analysis.select_clip(outcomes, file="nothing.wav")
 
 
-def test_clip_figure_marks_the_onsets(tiny, outcomes):
+def test_clip_figure_marks_the_events(tiny, outcomes):
     root, out = tiny
     run = analysis.open_run(out)
     row = outcomes[outcomes["references"] == 1].iloc[0]
@@ -142,8 +142,10 @@ def test_clip_figure_marks_the_onsets(tiny, outcomes):
     assert (fig.get_size_inches() * fig.dpi).round().astype(int).tolist() == list(figure_pixels(1))
     probability_axes = fig.axes[0]
     vertical = sorted({float(line.get_xdata()[0]) for line in probability_axes.lines if len(set(line.get_xdata())) == 1})
-    expected = [row["reference_onset"]] + ([] if math.isnan(row["estimated_onset"]) else [row["estimated_onset"]])
+    expected = [row["reference_onset"], row["reference_offset"]]  # onsets and offsets of the reference and the detection
+    expected += [] if math.isnan(row["estimated_onset"]) else [row["estimated_onset"], row["estimated_offset"]]
     assert vertical == pytest.approx(sorted(set(expected)))
+    assert fig.axes[1].get_ylabel() == "frequency (Hz)" and fig.axes[2].get_ylabel() == "dB"  # the spectrogram in Hz, its colour bar
     t1 = run.postprocess(CLASS).presence_threshold
     horizontal = {float(line.get_ydata()[0]) for line in probability_axes.lines if len(set(line.get_ydata())) == 1}
     assert t1 in horizontal and run.postprocess(CLASS).onset_threshold in horizontal
@@ -160,3 +162,32 @@ def test_clear_errors(tmp_path, tiny):
     bad.write_text("just: a mapping\n")
     with pytest.raises(DataError, match="list of recipes"):
         read_recipes(bad)
+
+
+def test_cross_class_false_alarms(tiny, tmp_path):
+    """Each class's detectors on the other classes' clips; here a second class made of copies of the first, so
+    every false alarm count is known: the first class's detections on its own clips, as the run decided them."""
+    import json
+    import shutil
+
+    _, out = tiny
+    run = tmp_path / "run"
+    for part in ("results", "models", "features", "predictions", "estimates"):
+        shutil.copytree(out / part, run / part)
+    for folder in sorted((run / "models").glob(f"{CLASS}_crnn_t*")):
+        twin = run / "models" / folder.name.replace(CLASS, "babycry")
+        shutil.copytree(folder, twin)
+        spec = json.loads((twin / "detector.json").read_text())
+        (twin / "detector.json").write_text(json.dumps({**spec, "class_name": "babycry"}))
+    for cache in sorted((run / "features").glob(f"features_devtest_{CLASS}_*.h5")):
+        shutil.copy(cache, cache.with_name(cache.name.replace(f"_{CLASS}_", "_babycry_")))
+    table = analysis.cross_class(run, "devtest", classes=[CLASS, "babycry"])
+    assert list(table.columns) == analysis.CROSS_CLASS_COLUMNS
+    detections = len(analysis.load_estimates(analysis.open_run(out), "devtest", CLASS))
+    clips = len(analysis.load_probabilities(analysis.open_run(out), "devtest", CLASS))
+    assert sorted(zip(table["detector"], table["clips_of"], strict=True)) == [("babycry", CLASS), (CLASS, "babycry")]
+    assert table["clips"].tolist() == [clips, clips] and table["false_alarms"].tolist() == [detections, detections]
+    assert table["alarms_per_clip"].tolist() == pytest.approx([detections / clips] * 2)
+    matrix = analysis.cross_class_table(table)
+    assert matrix.loc[CLASS, "babycry"] == pytest.approx(detections / clips) and math.isnan(matrix.loc[CLASS, CLASS])
+    assert analysis.cross_class(out, "devtest").empty  # one class: nothing to cross

@@ -93,6 +93,7 @@ def test_error_analysis_notebook(tiny, kernel, monkeypatch):
     text = "\n".join(_outputs(notebook, "text/plain") + _outputs(notebook, "stream"))
     assert f"{out}: subset devtest, classes {CLASSES}" in text
     assert "scores agree with results/scores.json" in text
+    assert "only one class in this run: no cross-class false alarms to count" in text  # the tiny run has one class
     for needle in ("-6.0", "6.0", "no event", "cafe", "error_rate", "onset_error"):
         assert needle in text, needle
     images = _outputs(notebook, "image/png")

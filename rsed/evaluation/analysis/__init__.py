@@ -2,8 +2,8 @@
 
 Pure functions over a run folder written by :func:`rsed.run.pipeline.run` (``results/scores.json``,
 ``estimates/``, ``predictions/``, ``features/``) and, for the event-to-background ratio and the
-scene of each mixture, the data root's mixture recipes. Nothing here loads a model, so the
-notebooks start without TensorFlow.
+scene of each mixture, the data root's mixture recipes. Nothing but :func:`cross_class` loads a
+model, so the notebooks start without TensorFlow.
 
 Per-file outcomes are scored by :func:`rsed.evaluation.scoring.score_class` (sed_eval, onset only,
 500 ms collar) one file at a time, so their sums are the run's scores exactly:
@@ -19,10 +19,12 @@ correct rejection   no reference event, nothing estimated                 nothin
 =================== ===================================================== ==========================
 
 Modules: :mod:`.run_folder` (reading a finished run), :mod:`.outcomes` (per-file outcomes,
-scores, breakdowns) and :mod:`.figures`; the names below are what the notebooks use
-(``from rsed.evaluation.scoring import analysis``).
+scores, breakdowns), :mod:`.figures` and :mod:`.crossclass` (each class's detectors on the
+other classes' clips: the one part that loads models); the names below are what the notebooks
+use (``from rsed.evaluation import analysis``).
 """
 
+from .crossclass import CROSS_CLASS_COLUMNS, cross_class, cross_class_table
 from .figures import clip_figure, onset_error_figure, select_clip
 from .outcomes import (
     NO_EVENT,
@@ -77,4 +79,7 @@ __all__ = [
     "clip_figure",
     "select_clip",
     "onset_error_figure",
+    "CROSS_CLASS_COLUMNS",
+    "cross_class",
+    "cross_class_table",
 ]

@@ -13,7 +13,7 @@ from .run_folder import Run, load_estimates, load_logmel, load_probabilities, op
 
 def clip_figure(run: Run | str | Path, subset: str, class_name: str, filename: str, root: str | Path | None = None):
     """The paper's Figure 4 for one clip of a run: its saved probabilities, the run's thresholds,
-    the reference and detected onsets, above its log-mel (a matplotlib Figure)."""
+    the reference and detected events (onset, offset), above its log-mel in Hz (a matplotlib Figure)."""
     from ..plots import figure4
 
     run = run if isinstance(run, Run) else open_run(run)
@@ -35,6 +35,9 @@ def clip_figure(run: Run | str | Path, subset: str, class_name: str, filename: s
         frame_seconds=feats.frame_seconds,
         label=class_name,
         title=f"{subset}/{filename}",
+        reference_offset=ref.offset if ref is not None and ref.has_event else None,
+        detected_offset=est.offset if est is not None else None,
+        frequency_range=(feats.fmin, feats.fmax),
     )
 
 
