@@ -238,18 +238,14 @@ def ensemble_settings(class_name: str, specs: list[DetectorSpec], overrides: dic
     return post, source
 
 
-def plan_detectors(
-    models: str | Path,
-    classes: list[str] | None = None,
-    *,
-    architecture: str | None = None,
-    timesteps: list[int] | None = None,
-    recipe: str | None = None,
-    overrides: dict | None = None,
-) -> dict[str, Ensemble]:
-    """Every class's ensemble with its decision settings, from the detectors' descriptions alone (no model loaded)."""
+def plan_detectors(models: str | Path, classes: list[str] | None = None, *, overrides: dict | None = None, **selection) -> dict[str, Ensemble]:
+    """Every class's ensemble with its decision settings, from the detectors' descriptions alone (no model loaded).
+
+    ``selection``: the keywords of :func:`choose_ensembles` (``architecture``, ``timesteps``,
+    ``recipe``); ``overrides`` as :func:`ensemble_settings` takes them.
+    """
     ensembles = {}
-    for class_name, (arch, entries) in choose_ensembles(models, classes, architecture=architecture, timesteps=timesteps, recipe=recipe).items():
+    for class_name, (arch, entries) in choose_ensembles(models, classes, **selection).items():
         specs = [spec for _, spec in entries]
         post, source = ensemble_settings(class_name, specs, overrides)
         ensembles[class_name] = Ensemble(class_name, arch, tuple(f for f, _ in entries), tuple(specs), post, source)
@@ -267,14 +263,6 @@ def with_models(ensembles: dict[str, Ensemble]) -> dict[str, Ensemble]:
     return loaded
 
 
-def load_detectors(
-    models: str | Path,
-    classes: list[str] | None = None,
-    *,
-    architecture: str | None = None,
-    timesteps: list[int] | None = None,
-    recipe: str | None = None,
-    overrides: dict | None = None,
-) -> dict[str, Ensemble]:
-    """Load the ensemble of every class (or of ``classes``) from ``models``; see the module docstring."""
-    return with_models(plan_detectors(models, classes, architecture=architecture, timesteps=timesteps, recipe=recipe, overrides=overrides))
+def load_detectors(models: str | Path, classes: list[str] | None = None, **options) -> dict[str, Ensemble]:
+    """Load the ensemble of every class (or of ``classes``) from ``models`` (the keywords of :func:`plan_detectors`); see the module docstring."""
+    return with_models(plan_detectors(models, classes, **options))
