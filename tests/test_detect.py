@@ -2,11 +2,14 @@
 
 A tiny run over the mini data (``fixtures_run.py``) provides the detectors, the per-step
 probabilities and the event list of every devtest clip; the recordings here are those clips
-resampled, down-mixed, re-encoded, embedded in two minutes of audio, or cut to 0.2 s.
+resampled, down-mixed, re-encoded, embedded in two minutes of audio, or cut to 0.2 s. The
+ensemble and decision-setting rules are checked on detector descriptions without models.
+(``test_detect_tools.py``: portability, formats, streaming, plots, scoring, the command line.)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import struct
@@ -16,9 +19,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from fixtures_run import CLASSES, tiny_run  # tests/ is on sys.path (pytest's rootdir-relative import)
+from fixtures_run import CLASSES, CLIP_SECONDS, tiny_run  # tests/ is on sys.path (pytest's rootdir-relative import)
 from rsed.cli import main as cli_main
-from rsed.config import FeatureConfig
+from rsed.config import FeatureConfig, paper_postprocess
 from rsed.errors import CacheError
 from rsed.evaluation import analysis
 from rsed.evaluation.plots import figure_pixels
@@ -138,6 +141,9 @@ def test_ensemble_is_the_one_the_run_scored(tiny, ensembles):
     ens = ensembles[CLASS]
     assert ens.architecture == "crnn" and ens.timesteps == tiny["run"].timesteps(CLASS) == (2, 3)
     assert (ens.postprocess.presence_threshold, ens.postprocess.onset_threshold) == (0.5, 0.5)
+    # the decision settings the run chose on validation, read from the detectors' own detector.json
+    assert ens.postprocess == tiny["run"].postprocess(CLASS) and ens.settings == "recorded"
+    assert ens.clip_seconds == CLIP_SECONDS
 
 
 def test_dcase_output_equals_the_pipeline_event_list(tiny, ensembles, dcase_run):
@@ -196,18 +202,27 @@ def test_two_minute_file_is_processed_whole(tiny, ensembles, recordings, dcase_r
     edge = max(ensembles[CLASS].timesteps) + 1  # windows touching the clip's edges see other audio
     np.testing.assert_allclose(probs[k + edge : k + saved.size - edge], saved[edge:-edge], atol=1e-5)
 
+    # By default in overlapping segments of the training clips' length (10 s here): the events
+    # lie in the file, each once (no two onsets within the collar)
     events = _parse_dcase(dcase_run["out"])[str(path)]
-    assert len(events) <= 1  # the paper's rule: at most one event per file
     assert all(0 <= onset < offset <= 120.0 for onset, offset, _ in events)
+    onsets = sorted(onset for onset, _, _ in events)
+    assert all(b - a > 0.5 for a, b in zip(onsets, onsets[1:], strict=False))
+    assert "longer than the detectors' training clips" in dcase_run["err"] and "--whole-file" in dcase_run["err"]
+
+    code, out, err = _detect(capsys, path, "--models", tiny["models"], "--whole-file")
+    assert code == 0, err
+    assert len(_parse_dcase(out)[str(path)]) <= 1  # the paper's rule on the whole file: at most one event
 
     code, out, err = _detect(capsys, path, recordings["paths"]["short"], "--models", tiny["models"], "--json", "--segment-seconds", "30")
     assert code == 0, err
-    rows = json.loads(out)
+    rows = [json.loads(line) for line in out.splitlines()]  # one JSON object per line, streamed
     assert {r["file"] for r in rows} == {str(path), str(recordings["paths"]["short"])}
     assert all(r["timesteps"] == [2, 3] and r["architecture"] == "crnn" and r["t1"] == 0.5 for r in rows)
     span = round(30 / FeatureConfig().step_seconds) * FeatureConfig().step_seconds
     segments = [int(r["onset"] // span) for r in rows if r["file"] == str(path) and r["onset"] is not None]
     assert len(segments) == len(set(segments)) and set(segments) <= {0, 1, 2, 3}  # at most one event per segment
+    assert all(r["segment_seconds"] == 30 for r in rows if r["file"] == str(path))
 
 
 def test_very_short_files(tiny, recordings, dcase_run, capsys):
@@ -261,13 +276,12 @@ def _members(models, **kwargs) -> dict[str, tuple[str, list[int]]]:
 def test_ensemble_selection_in_a_run_folder(tiny, tmp_path):
     src = tiny["models"] / f"{CLASS}_crnn_t2"
     run = tmp_path / "run"
-    shutil.copytree(tiny["models"], run / "models")
-    shutil.copytree(tiny["run"].folder / "results", run / "results")
+    shutil.copytree(tiny["models"], run / "models")  # without results/: detect reads only the detector folders
     _fake_detector(src, run / "models" / f"{CLASS}_crnn_t9", timesteps=9)
     _fake_detector(src, run / "models" / f"{CLASS}_cnn_t4", architecture="cnn", timesteps=4)
     _fake_detector(src, run / "models" / "babycry_fnn_t5", class_name="babycry", architecture="fnn", timesteps=5)
     models = run / "models"
-    # the CRNN ensemble the run's scores.json records, not every CRNN detector in the folder
+    # the CRNN ensemble the detectors' detector.json records, not every CRNN detector in the folder
     assert _members(models, classes=[CLASS]) == {CLASS: ("crnn", [2, 3])}
     assert _members(models, classes=[CLASS], architecture="cnn") == {CLASS: ("cnn", [4])}
     assert _members(models, classes=[CLASS], timesteps=[9]) == {CLASS: ("crnn", [9])}
@@ -312,62 +326,56 @@ def test_dcase_lines_print_an_event_free_file_once():
     assert dcase_lines(rows) == ["a.wav", "b.wav\t1.000\t1.500\tgunshot", "b.wav\t3.000\t4.000\tbabycry"]
 
 
-def test_recorded_ensembles_prefer_the_table4_row(tmp_path):
-    from rsed.fileio import write_json
+def _spec(timesteps: int, decisions: dict, class_name: str = "gunshot", architecture: str = "crnn", recipe: str = ""):
+    """A detector description recording ``{ensemble key: (rows, look-back)}`` (no model behind it)."""
+    from rsed.config import ModelConfig, PostprocessConfig, TrainConfig
+    from rsed.models.detector import Decision, DetectorSpec
+
+    recorded = tuple(sorted((key, Decision(PostprocessConfig(lookback_seconds=lb), tuple(rows), "devtrain")) for key, (rows, lb) in decisions.items()))
+    return DetectorSpec(class_name, architecture, ModelConfig(timesteps=timesteps), FeatureConfig(), TrainConfig(), (0.0,), (1.0,), recipe=recipe, decisions=recorded)
+
+
+def test_recorded_ensembles_prefer_the_table4_row():
     from rsed.inference.detect import recorded_ensembles
 
-    rows = tmp_path / "results" / "rows"
-    (tmp_path / "models").mkdir()
-
-    def record(row, arch, timesteps, finished):
-        write_json(rows / f"{row}.json", {"row": row, "architecture": arch, "timesteps": timesteps, "finished": finished})
+    def recorded(*specs):
+        return recorded_ensembles([(Path(f"d{i}"), s) for i, s in enumerate(specs)])
 
     # Table 3 rows of one class disagree: no recorded ensemble for it
-    record("crnn_babycry_t5", "crnn", {"babycry": [5]}, "1")
-    record("crnn_babycry_t9", "crnn", {"babycry": [9]}, "2")
-    record("crnn_gunshot_t3", "crnn", {"gunshot": [3]}, "3")
-    assert recorded_ensembles(tmp_path / "models") == {("crnn", "gunshot"): (3,)}
-    # the demo row outranks them, the Table 4 row outranks the demo row
-    record("crnn_demo", "crnn", {"babycry": [9], "gunshot": [5]}, "4")
-    assert recorded_ensembles(tmp_path / "models") == {("crnn", "babycry"): (9,), ("crnn", "gunshot"): (5,)}
-    record("crnn", "crnn", {"babycry": [5, 9, 50], "gunshot": [3, 5]}, "5")
-    record("cnn", "cnn", {"babycry": [5, 9, 50]}, "6")
-    assert recorded_ensembles(tmp_path / "models") == {
-        ("crnn", "babycry"): (5, 9, 50),
-        ("crnn", "gunshot"): (3, 5),
-        ("cnn", "babycry"): (5, 9, 50),
-    }
-    assert recorded_ensembles(tmp_path / "elsewhere") == {}
+    t5, t9 = _spec(5, {"t5": (["crnn_babycry_t5"], 1.0)}, "babycry"), _spec(9, {"t9": (["crnn_babycry_t9"], 1.0)}, "babycry")
+    assert recorded(t5, t9) == {}
+    assert recorded(_spec(3, {"t3": (["crnn_gunshot_t3"], 1.0)})) == {("crnn", "gunshot"): (3,)}
+    # the demo row outranks them, the Table 4 row (or the recipe's) outranks the demo row
+    t5 = _spec(5, {"t5": (["crnn_babycry_t5"], 1.0), "t5+t9": (["crnn_demo"], 1.0)}, "babycry")
+    t9 = _spec(9, {"t9": (["crnn_babycry_t9"], 1.0), "t5+t9": (["crnn_demo"], 1.0)}, "babycry")
+    assert recorded(t5, t9) == {("crnn", "babycry"): (5, 9)}
+    t5 = _spec(5, {"t5": (["crnn"], 1.0), "t5+t9": (["crnn_demo"], 1.0)}, "babycry")
+    assert recorded(t5, t9) == {("crnn", "babycry"): (5,)}
+    plus = _spec(5, {"t5": (["crnn_plus"], 1.0), "t5+t9": (["crnn_demo"], 1.0)}, "babycry", recipe="plus")
+    assert recorded(plus, t9) == {("crnn", "babycry"): (5,)}
+    # an ensemble counts only when every member is present and records it
+    assert recorded(_spec(3, {"t3+t5": (["crnn"], 1.0)})) == {}
+    assert recorded(_spec(3, {"t3+t5": (["crnn"], 1.0)}), _spec(5, {})) == {}
+    assert recorded(_spec(3, {"t3+t5": (["crnn"], 1.0)}), _spec(5, {"t3+t5": (["crnn"], 1.0)}), _spec(4, {}, architecture="cnn")) == {("crnn", "gunshot"): (3, 5)}
 
 
-def test_recorded_lookback_belongs_to_the_recorded_ensemble(tmp_path):
-    """The look-back a row chose applies to that row's ensemble only; other rows' choices do not leak."""
-    from rsed.fileio import write_json
-    from rsed.inference.detect import recorded_lookback
+def test_recorded_settings_belong_to_the_recorded_ensemble():
+    """The settings a row chose apply to that member set only; others get the paper's defaults, overrides say so."""
+    from rsed.inference.ensembles import ensemble_settings
 
-    rows, models = tmp_path / "results" / "rows", tmp_path / "models"
-    models.mkdir()
+    t3, t5 = _spec(3, {"t3": (["crnn_gunshot_t3"], 0.75), "t3+t5": (["crnn"], 1.5)}), _spec(5, {"t3+t5": (["crnn"], 1.5)})
+    assert ensemble_settings("gunshot", [t3, t5]) == (dataclasses.replace(paper_postprocess("gunshot"), lookback_seconds=1.5), "recorded")
+    assert ensemble_settings("gunshot", [t3])[0].lookback_seconds == 0.75
+    assert ensemble_settings("gunshot", [t5]) == (paper_postprocess("gunshot"), "paper defaults")  # t5 alone was never scored
+    post, source = ensemble_settings("gunshot", [t3, t5], {"presence_threshold": 0.7, "onset_threshold": None, "lookback_seconds": 2.0})
+    assert (post.presence_threshold, post.onset_threshold, post.lookback_seconds, source) == (0.7, 0.5, 2.0, "recorded + --t1 --lookback")
+    with pytest.raises(CacheError, match="different decision settings"):
+        ensemble_settings("gunshot", [t3, _spec(5, {"t3+t5": (["crnn"], 3.0)})])
+    # every PostprocessConfig field flows through detector.json: the onset rule goes with the look-back
+    from rsed.config import PostprocessConfig
+    from rsed.models.detector import Decision, DetectorSpec
 
-    def record(row, timesteps, lookbacks, finished):
-        per_class = {c: {"postprocess": {"lookback_seconds": lb}} for c, lb in lookbacks.items()}
-        write_json(rows / f"{row}.json", {"row": row, "architecture": "crnn", "timesteps": timesteps, "per_class": per_class, "finished": finished})
-
-    record("crnn_demo", {"gunshot": [5], "babycry": [5]}, {"gunshot": 1.0, "babycry": 3.0}, "1")
-    assert recorded_lookback(models, "crnn", "gunshot", (5,)) == 1.0
-    assert recorded_lookback(models, "crnn", "babycry", (5,)) == 3.0
-    assert recorded_lookback(models, "crnn", "gunshot", (3, 5)) is None  # another ensemble than the row scored
-    assert recorded_lookback(models, "cnn", "gunshot", (5,)) is None
-    record("crnn", {"gunshot": [3, 5]}, {"gunshot": 0.75}, "2")  # the Table 4 row outranks the demo row
-    assert recorded_lookback(models, "crnn", "gunshot", (5, 3)) == 0.75
-    assert recorded_lookback(models, "crnn", "gunshot", (5,)) is None
-    from rsed.inference.detect import _recorded_rows
-
-    write_json(rows / "crnn.json", {"row": "crnn", "architecture": "crnn", "timesteps": {"gunshot": [3, 5]}, "finished": "2",
-                                    "per_class": {"gunshot": {"postprocess": {"lookback_seconds": 0.75, "onset_rule": "contiguous"}}}})
-    assert _recorded_rows(models)["crnn", "gunshot"] == ((3, 5), (0.75, "contiguous"))  # the onset rule goes with the look-back
-    write_json(rows / "natural.json", {"row": "crnn_natural", "recipe": "natural", "architecture": "crnn", "timesteps": {"babycry": [9]}, "finished": "4",
-                                       "per_class": {"babycry": {"postprocess": {"lookback_seconds": 4.0}}}})
-    assert recorded_lookback(models, "crnn", "babycry", (5,)) == 3.0  # a recipe's detectors live in models/<recipe>/: its record does not apply here
-    write_json(rows / "old.json", {"row": "crnn_old", "architecture": "crnn", "timesteps": {"glassbreak": [3]}, "finished": "3"})
-    assert recorded_lookback(models, "crnn", "glassbreak", (3,)) is None  # a record from before look-backs were chosen
-    assert recorded_lookback(tmp_path / "elsewhere", "crnn", "gunshot", (5,)) is None
+    rule = PostprocessConfig(lookback_seconds=0.75, onset_rule="contiguous")
+    spec = dataclasses.replace(t5, decisions=(("t5", Decision(rule, ("crnn_demo",))),))
+    again = DetectorSpec.from_json(json.loads(json.dumps(spec.to_json())), Path("detector.json"))
+    assert again == spec and ensemble_settings("gunshot", [again]) == (rule, "recorded")

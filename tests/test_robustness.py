@@ -241,9 +241,13 @@ def detector_folder(tmp_path_factory):
     from rsed.models.detector import DetectorSpec, save_detector
     from rsed.training.fit import build_model
 
+    from rsed.config import paper_postprocess
+    from rsed.models.detector import Decision
+
     model_config = ModelConfig(timesteps=2, conv_filters=2, spectral_filters=2, dense_units=4)
     model = build_model("cnn", model_config, FeatureConfig().frames_per_step, 128, seed=0)
-    spec = DetectorSpec("gunshot", "cnn", model_config, FeatureConfig(), TrainConfig(), (0.0,) * 128, (1.0,) * 128)
+    decided = (("t2", Decision(paper_postprocess("gunshot"), ("cnn",))),)  # its settings recorded, as a run records them: no note
+    spec = DetectorSpec("gunshot", "cnn", model_config, FeatureConfig(), TrainConfig(), (0.0,) * 128, (1.0,) * 128, decisions=decided)
     folder = save_detector(tmp_path_factory.mktemp("models") / "gunshot_cnn_t2", model, spec)
     keras.backend.clear_session()
     return folder
@@ -268,7 +272,7 @@ def test_detect_accepts_silence_and_8khz(detector_folder, tmp_path, capsys):
     silence = _write(tmp_path / "silence.wav", np.zeros(2 * SR))
     phone = _write(tmp_path / "phone.wav", _tone(2.0, rate=8000), rate=8000)
     assert cli_main(["detect", str(silence), str(phone), "--models", str(detector_folder), "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]  # JSON lines, one per file and class
     assert [Path(r["file"]).name for r in rows] == ["silence.wav", "phone.wav"]
 
 
@@ -296,6 +300,7 @@ def test_model_with_code_is_refused_in_safe_mode_and_its_code_never_runs(detecto
     with pytest.raises(CacheError, match="model.keras") as caught:
         load_detector(folder)
     assert "safe" in str(caught.value).lower() or "lambda" in str(caught.value).lower()
+    _write(tmp_path / "x.wav", _tone(1.0))  # a good recording: the model is what fails
     assert cli_main(["detect", str(tmp_path / "x.wav"), "--models", str(folder)]) == 2
     assert "model.keras" in capsys.readouterr().err
     assert not marker.exists()
