@@ -6,15 +6,17 @@ for Rare Acoustic Event Detection" (DAGA 2018) on DCASE 2017 Task 2.
 The subpackages follow the data, bottom to top; a module imports only from its own stage or
 a lower one, and nothing imports the command line (.importlinter, docs/architecture.md):
 
-    config, errors, fileio, parallel, audio, audio_stream, records, imports, version   settings and plumbing
+    config, errors, fileio, parallel, audio, audio_stream, records, imports, version   plumbing
     data/        sources -> mixtures: layout, mixing, the mini data, the DCASE 2017 download
     features/    mixtures -> log-mel, steps, windows; the HDF5 cache
     models/      the CRNN, CNN and FNN builders, their layers, detector folders
     training/    windows -> trained detectors (resumable, distributed)
     inference/   detectors -> per-step probabilities -> ensembles -> events; rsed detect, rsed monitor
-    evaluation/  events -> scores -> tables; error analysis, figures
+    evaluation/  events -> scores -> tables; rsed score, error analysis, figures
     run/         rsed reproduce: rows, run folder, members, predictions, results
     cli/         the rsed command and the experiments/ scripts' entry point
+
+``rsed.load_detector(models)`` applies trained detectors from Python (rsed/inference/detect.py).
 """
 
 import os
