@@ -3,8 +3,11 @@
 Decisions (:func:`decide`): a recording up to one training clip long (``clip_seconds`` in
 detector.json, 30 s for DCASE) is decided once, as the pipeline decides a clip; a longer one in
 overlapping segments of the clip length (hop half a segment), each segment's peak decided by
-the paper's rule with the onset and offset searched in the whole sequence, and an event found
-by two segments reported once (same peak step, or onsets within the challenge's 0.5 s collar).
+the paper's rule with the onset and offset searched in the whole sequence. A segment whose peak
+belongs to an event that peaks outside it (the run of steps above t2 around its peak reaches a
+higher step beyond the segment: the segment cut the event) reports nothing, since the segment
+holding that peak decides it; an event found by two segments is reported once (same peak step,
+or onsets within the challenge's 0.5 s collar).
 ``whole_file`` decides once per file; ``segment_seconds`` cuts consecutive segments of that
 length, each decided on its own (one event at most per segment), as before.
 """
@@ -215,9 +218,22 @@ def class_detections(
     found = []
     for start, end in clip_segments(probs.size, span):
         peak = start + int(np.argmax(probs[start:end]))
-        if probs[peak] > post.presence_threshold:
-            found.append((event_at_peak(probs, peak, step, post), (start, end)))
+        if not probs[peak] > post.presence_threshold or _cut(probs, peak, start, end, post.onset_threshold):
+            continue
+        found.append((event_at_peak(probs, peak, step, post), (start, end)))
     return merge_detections(found, step), (ensemble.clip_seconds if probs.size > span else None)
+
+
+def _cut(probs: np.ndarray, peak: int, start: int, end: int, threshold: float) -> bool:
+    """Whether a segment's peak belongs to an event that peaks outside the segment ``[start, end)``:
+    the run of steps above ``threshold`` (t2) around it reaches a higher step (the first of equals) beyond."""
+    below = probs <= threshold
+    before = np.flatnonzero(below[:peak])
+    after = np.flatnonzero(below[peak + 1 :])
+    left = int(before[-1]) + 1 if before.size else 0
+    right = peak + 1 + int(after[0]) if after.size else probs.size
+    top = left + int(np.argmax(probs[left:right]))
+    return not start <= top < end
 
 
 def decide(
