@@ -22,6 +22,7 @@ the mean of the per-class error rates and F-scores.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,11 +57,14 @@ class ListScores:
         }
 
     def to_text(self) -> str:
+        def percent(value: float) -> str:  # F1 is NaN (as sed_eval gives it) without any estimate
+            return f"{100 * value:>7.1f}%" if math.isfinite(value) else f"{'-':>8}"
+
         lines = [f"{'class':<14}{'ER':>7}{'F1':>8}{'ref':>6}{'subs':>6}{'del':>6}{'ins':>6}{'files':>7}"]
         for c, s in sorted(self.classes.items()):
-            lines.append(f"{c:<14}{s.error_rate:>7.3f}{100 * s.f_measure:>7.1f}%{s.n_reference:>6}{s.substitutions:>6}{s.deletions:>6}{s.insertions:>6}{s.n_files:>7}")
+            lines.append(f"{c:<14}{s.error_rate:>7.3f}{percent(s.f_measure)}{s.n_reference:>6}{s.substitutions:>6}{s.deletions:>6}{s.insertions:>6}{s.n_files:>7}")
         er, f1 = self.average
-        lines.append(f"{'class average':<14}{er:>7.3f}{100 * f1:>7.1f}%")
+        lines.append(f"{'class average':<14}{er:>7.3f}{percent(f1)}")
         for c, n in sorted(self.ignored.items()):
             where = "files of other classes' lists" if c in self.classes else "a class no reference list holds"
             lines.append(f"not scored: {n} {c} estimate(s) for {where}")
