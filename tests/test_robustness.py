@@ -238,11 +238,9 @@ def detector_folder(tmp_path_factory):
     """An untrained tiny detector (only its loading and the audio path are under test)."""
     import keras
 
-    from rsed.models.detector import DetectorSpec, save_detector
-    from rsed.training.fit import build_model
-
     from rsed.config import paper_postprocess
-    from rsed.models.detector import Decision
+    from rsed.models.detector import Decision, DetectorSpec, save_detector
+    from rsed.training.fit import build_model
 
     model_config = ModelConfig(timesteps=2, conv_filters=2, spectral_filters=2, dense_units=4)
     model = build_model("cnn", model_config, FeatureConfig().frames_per_step, 128, seed=0)
