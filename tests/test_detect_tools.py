@@ -124,6 +124,20 @@ def test_model_keras_loads_with_keras_alone_after_import_rsed(tiny, first):
     assert json.loads(done.stdout.strip().splitlines()[-1]) == ["auc", "corrected_loss", "loss"]  # the compiled metrics, rebuilt
 
 
+def test_a_weighted_loss_model_loads_with_keras_alone(tmp_path):
+    """A recipe's weighted training loss (rsed.models.losses.WeightedBinaryCrossentropy) is rebuilt too."""
+    from rsed.training.fit import build_model, compile_detector
+
+    model = build_model("crnn", ModelConfig(timesteps=2, conv_filters=2, spectral_filters=2, rnn_units=4, dense_units=4), 4, 16, seed=0)
+    compile_detector(model, TrainConfig(pos_weight=3.0), logit_shift=-1.0)
+    model.save(tmp_path / "weighted.keras")
+    code = _LOAD.format(first="import json, rsed, keras") + "print(type(model.loss).__name__, model.loss.pos_weight)\n"
+    done = _python(code, str(tmp_path / "weighted.keras"))
+    assert done.returncode == 0, done.stderr[-3000:]
+    *_, metrics, loss = done.stdout.strip().splitlines()
+    assert json.loads(metrics) == ["auc", "corrected_loss", "loss"] and loss == "WeightedBinaryCrossentropy 3.0"
+
+
 def test_import_rsed_imports_no_tensorflow():
     done = _python("import sys, rsed, rsed.cli, rsed.inference.detect, rsed.models.detector; print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     assert done.returncode == 0, done.stderr

@@ -157,6 +157,13 @@ def test_a_row_beyond_the_paper_end_to_end(data_root, tmp_path):
     post = record["per_class"]["gunshot"]["postprocess"]
     assert post["chosen_on"] == HELDOUT and post["presence_threshold"] in (0.3, 0.5)
     assert (tmp_path / "estimates" / "devtest" / "gunshot_crnn_plus_t3.csv").is_file()
+    # the detector carries its recipe and the settings the row chose (t1 too), for rsed detect
+    from rsed.models.detector import load_spec
+
+    spec = load_spec(folder)
+    decision = spec.decision("t3")
+    assert spec.recipe == "plus" and decision.rows == ("crnn_plus",) and decision.chosen_on == HELDOUT
+    assert decision.postprocess.presence_threshold == post["presence_threshold"] and decision.postprocess.lookback_seconds == post["lookback_seconds"]
     key = (folder / "run_key.txt").read_text()
     run(data_root, tmp_path, experiment, workers=1)  # a rerun reuses the detector
     assert (folder / "run_key.txt").read_text() == key
@@ -164,6 +171,11 @@ def test_a_row_beyond_the_paper_end_to_end(data_root, tmp_path):
     run(data_root, tmp_path, paper, workers=1)  # the paper's row beside it: its own folder, the paper's validation
     assert (tmp_path / "models" / "gunshot_crnn_t3" / "detector.json").is_file()
     assert (folder / "run_key.txt").read_text() == key
+    from rsed.inference.detect import plan_detectors
+
+    assert plan_detectors(tmp_path / "models")["gunshot"].folders == (folder,)  # the recommended recipe by default
+    paper_ensemble = plan_detectors(tmp_path / "models", recipe="paper")["gunshot"]
+    assert paper_ensemble.folders == (tmp_path / "models" / "gunshot_crnn_t3",) and paper_ensemble.settings == "recorded"
 
 
 def test_whole_clip_augmentation_band_limits_or_codes():
