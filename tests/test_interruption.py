@@ -299,7 +299,8 @@ def test_synthesis_killed_midway_resumes_and_is_never_listed_incomplete(data_roo
 def test_pool_workers_die_with_a_killed_caller(tmp_path):
     """SIGKILL of a process running rsed.parallel.ordered_map takes its workers with it (they would hold its pipes open)."""
     proc = _spawn("pool", folder=str(tmp_path))
-    _kill_when(proc, lambda: len(list(tmp_path.glob("job*.pid"))) >= 2, timeout=120)
+    # both pids written (a worker creates its file before it writes the pid: an empty file is not yet one)
+    _kill_when(proc, lambda: len([p for p in tmp_path.glob("job*.pid") if p.read_text()]) >= 2, timeout=120)
     _killed(proc)  # reads stderr to its end: returns only once every holder of the pipe is gone
     pids = [int(p.read_text()) for p in tmp_path.glob("job*.pid") if p.read_text()]
     assert len(pids) == 2
