@@ -44,3 +44,27 @@ def test_readme_library_example_states_the_built_shapes():
         model = _call(line["call"])
         stated = (_shape(line["input"]), _shape(line["output"]))
         assert stated == (tuple(model.input_shape), tuple(model.output_shape)), f"README: {line.group(0)}"
+
+
+def _make_demo_commands() -> list[str]:
+    """The rsed commands ``make demo`` runs (demo-data then demo), with the Makefile's defaults filled in."""
+    makefile = (README.parent / "Makefile").read_text(encoding="utf-8")
+    values = {"DEMO": "demo", "RSED": "rsed"}
+    values.update(re.findall(r"^(\w+) \?= (.*)$", makefile, flags=re.M))
+    values["DEMO"], values["RSED"] = "demo", "rsed"
+    commands = []
+    for target in ("demo-data", "demo"):
+        recipe = re.search(rf"^{re.escape(target)}:.*\n((?:\t.*\n)+)", makefile, flags=re.M)
+        assert recipe, f"Makefile has no {target} target"
+        for line in recipe.group(1).splitlines():
+            commands.append(re.sub(r"\$\((\w+)\)", lambda m: values[m.group(1)], line.strip()))
+    return commands
+
+
+def test_readme_demo_commands_are_what_make_demo_runs():
+    text = README.read_text(encoding="utf-8")
+    section = re.search(r"^## What the demo runs\s*$(.*?)^## ", text, flags=re.M | re.S)
+    assert section, "README.md has no '## What the demo runs' section"
+    block = re.search(r"```sh\n(.*?)```", section.group(1), flags=re.S).group(1)
+    readme = [re.sub(r"\s+", " ", line.split("#")[0]).strip() for line in block.splitlines() if line.strip()]
+    assert readme == [re.sub(r"\s+", " ", c) for c in _make_demo_commands()]

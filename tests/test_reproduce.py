@@ -90,9 +90,12 @@ def test_one_script_per_row_and_make_runs_them_in_order():
     assert sorted(scripts) == sorted(rows)
     for row, stem in scripts.items():
         assert stem == f"table{rows[row].table}_{row}"
+    extras = {_load(p).ROW: p.stem for p in sorted((REPO / "experiments").glob("extra_*.py"))}
+    assert sorted(extras) == ["crnn_plus"] and all(stem == f"extra_{row}" for row, stem in extras.items())
     makefile = (REPO / "Makefile").read_text()
     listed = re.search(r"^EXPERIMENTS := (.*?)\n\n", makefile, re.S | re.M).group(1).replace("\\", " ").split()
-    assert listed == [scripts[r] for r in rows]  # the registry's order: Table 3, Table 2, Table 4, then the ablation
+    # the registry's order: Table 3, Table 2, Table 4, then the ablation, then the recommended row
+    assert listed == [scripts[r] for r in rows] + ["extra_crnn_plus"]
 
 
 def test_the_schedules_features_and_epochs():
