@@ -50,14 +50,17 @@ def main(argv: list[str] | None = None) -> dict:
     run = Path(args.run)
     config = json.loads((run / "run.json").read_text())["config"]
     clips = empty_clips(Path(config["root"]), args.clips)
-    recipes = {"paper (crnn_demo)": run / "models", "plus (crnn_plus)": run / "models" / "plus"}
-    table = {}
-    for label, folder in recipes.items():
-        rates = false_alarm_rates(load_detectors(folder, architecture="crnn"), clips)
+    # named, not by folder: rsed detect's default for a models folder holding models/plus is the plus recipe
+    recipes = {"paper (crnn_demo)": "paper", "plus (crnn_plus)": "plus"}
+    table, per_class = {}, {}
+    for label, recipe in recipes.items():
+        rates = false_alarm_rates(load_detectors(run / "models", architecture="crnn", recipe=recipe), clips)
         table[label] = {t: sum(r.fired for r in rates if r.transform == t) / len(clips) for t in TRANSFORMS}
-    print(f"detections per event-free devtest clip ({len(clips)} clips, every class's detectors together)")
+        for r in rates:
+            per_class.setdefault(f"  {recipe} {r.class_name}", {})[r.transform] = r.per_clip
+    print(f"detections per event-free devtest clip ({len(clips)} clips, every class's detectors together; then each class's)")
     print(f"{'recipe':20s}" + "".join(f"{t:>10s}" for t in TRANSFORMS))
-    for label, row in table.items():
+    for label, row in {**table, **per_class}.items():
         print(f"{label:20s}" + "".join(f"{row[t]:10.2f}" for t in TRANSFORMS))
     plus = table["plus (crnn_plus)"]
     excess = max(plus[t] - plus["original"] for t in TRANSFORMS)
