@@ -1,6 +1,7 @@
 """Tables 2, 3 and 4 rebuilt from a hand-made run folder (row records and run.json), checked cell by cell."""
 
 import csv
+import dataclasses
 import io
 import json
 
@@ -243,3 +244,18 @@ def test_duplicate_labels_get_their_row_name(run_folder):
     twin = dict(records[1], row="crnn", finished="2026-01-01T00:00:04")
     t4 = build_table4(records + [twin])
     assert list(t4["rows"]) == ["CRNN [crnn_demo]", "FNN", "CRNN [crnn]"]
+
+
+def test_a_recipe_of_its_own_is_beyond_the_paper_even_with_its_own_schedule():
+    """crnn_plus changes its epochs too (training_changes), yet it is no ablation of the paper's rows."""
+    from rsed.evaluation.tables.common import row_kind
+    from rsed.run.rows import rows_for
+
+    def record(row):  # as rsed/run/results.py writes a row record
+        experiment = rows_for("short")[row]
+        return json.loads(json.dumps({"recipe": experiment.recipe, "experiment": dataclasses.asdict(experiment)}, default=str))
+
+    assert row_kind(record("crnn_demo")) == ""
+    assert row_kind(record("crnn_natural")) == "ablation"  # only the paper's switches changed
+    assert row_kind(record("crnn_plus")) == "beyond the paper"  # its own training and validation, longer schedule
+    assert rows_for("short")["crnn_plus"].training_changes  # the case that was mislabelled "ablation"

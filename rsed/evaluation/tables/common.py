@@ -76,11 +76,21 @@ def why_not_comparable(records: list[dict]) -> str:
 
 
 def row_kind(record: dict) -> str:
-    """'' for a row of the paper's configuration; else 'ablation' (a row that changes training
-    switches of the paper's rows) or 'beyond the paper' (a training recipe of its own)."""
+    """'' for a row of the paper's configuration; else 'beyond the paper' (a training recipe of
+    its own: augmentation, its own validation or a threshold grid, whatever its schedule) or
+    'ablation' (a row that only changes training switches of the paper's rows)."""
     if not record.get("recipe"):
         return ""
-    return "ablation" if (record.get("experiment") or {}).get("training_changes") else "beyond the paper"
+    experiment = record.get("experiment") or {}
+    augment = experiment.get("augment") or {}
+    own = (
+        any(augment.get(switch) for switch in ("mix_on_the_fly", "chain", "spec", "mixture_prob"))
+        or (experiment.get("validation") or {}).get("source_disjoint")
+        or experiment.get("threshold_grid")
+    )
+    if own or not experiment.get("training_changes"):
+        return "beyond the paper"
+    return "ablation"
 
 
 def validation_subset(record: dict) -> str | None:
