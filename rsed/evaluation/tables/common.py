@@ -5,7 +5,9 @@ numbers may be subtracted from the paper's)."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
+import json
 import math
 
 #: Table 4 of the paper (ER): per-class on the evaluation set, averages on devtest and evaluation.
@@ -75,6 +77,18 @@ def why_not_comparable(records: list[dict]) -> str:
     return "the data has no evaltest, the paper's test set"
 
 
+def _beyond_paper(experiment: dict) -> bool:
+    """:attr:`rsed.run.rows.Experiment.beyond_paper` of a row record's experiment (plain JSON):
+    augmentation or validation other than the defaults, or a threshold grid."""
+    from ...config import AugmentConfig, ValidationConfig
+
+    for field, default in (("augment", AugmentConfig()), ("validation", ValidationConfig())):
+        plain = json.loads(json.dumps(dataclasses.asdict(default)))
+        if experiment.get(field, plain) != plain:
+            return True
+    return bool(experiment.get("threshold_grid"))
+
+
 def row_kind(record: dict) -> str:
     """'' for a row of the paper's configuration; else 'beyond the paper' (a training recipe of
     its own: augmentation, its own validation or a threshold grid, whatever its schedule) or
@@ -82,13 +96,7 @@ def row_kind(record: dict) -> str:
     if not record.get("recipe"):
         return ""
     experiment = record.get("experiment") or {}
-    augment = experiment.get("augment") or {}
-    own = (
-        any(augment.get(switch) for switch in ("mix_on_the_fly", "chain", "spec", "mixture_prob"))
-        or (experiment.get("validation") or {}).get("source_disjoint")
-        or experiment.get("threshold_grid")
-    )
-    if own or not experiment.get("training_changes"):
+    if _beyond_paper(experiment) or not experiment.get("training_changes"):
         return "beyond the paper"
     return "ablation"
 
